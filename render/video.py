@@ -1,0 +1,266 @@
+"""Stream rendered frames and a sound track into an H.264 + AAC ``.mp4`` through imageio-ffmpeg.
+
+Frames arrive one at a time (a generator from ``Offscreen.frames``), so a long render never holds the
+whole video in memory. The sound track is trimmed or padded with silence to the video's length, and the
+file appears under its final name only once ffmpeg has finished: a failed render leaves nothing behind
+and never replaces an earlier file.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import tempfile
+from contextlib import ExitStack
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import imageio_ffmpeg
+import numpy as np
+import soundfile
+from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
+
+VIDEO_CODEC = "libx264"
+AUDIO_CODEC = "aac"
+DEFAULT_CRF = 18
+AUDIO_BITRATE = "192k"
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
+def write_video(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    *,
+    audio: str | Path | np.ndarray | None = None,
+    sample_rate: int | None = None,
+    n_frames: int | None = None,
+    crf: int = DEFAULT_CRF,
+    preset: str = "medium",
+    progress: bool = True,
+) -> Path:
+    """Encode ``(H, W, 3)`` uint8 frames at ``fps`` (with an optional sound track) and return the path.
+
+    ``audio`` is a sound file ffmpeg can read or an array ``(samples,)`` / ``(samples, channels)`` at
+    ``sample_rate``; it is cut or padded with silence to the video's duration. ``n_frames``, when given,
+    is the number of frames to take from ``frames`` (too few is an error) and the progress bar's total.
+    ``crf`` (0 best .. 51 worst) and ``preset`` are libx264's quality and speed settings.
+    Odd frame sizes are padded (bottom and right, black) to the even sizes yuv420p needs.
+    """
+    path = Path(path)
+    fps = _check_fps(fps)
+    if not isinstance(crf, (int, np.integer)) or not 0 <= crf <= 51:
+        raise ValueError(f"crf must be an integer in [0, 51] (lower is better), got {crf!r}")
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    if n_frames is not None and (not isinstance(n_frames, (int, np.integer)) or n_frames < 1):
+        raise ValueError(f"n_frames must be a positive integer or None, got {n_frames!r}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"output folder {str(path.parent)!r} does not exist")
+    with ExitStack() as stack:
+        audio_path = _audio_file(audio, sample_rate, stack)
+        partial = _partial_file(path, stack)
+        written = _encode(partial, frames, fps, n_frames, crf, preset, progress)
+        if audio_path is not None:
+            video_only, partial = partial, _partial_file(path, stack)
+            _mux(video_only, audio_path, float(written / fps), partial)
+        if partial.stat().st_size == 0:
+            raise RuntimeError(f"ffmpeg wrote no data for {str(path)!r}; see its messages above")
+        os.replace(partial, path)
+    logger.info("wrote %s: %d frames at %s fps%s", path, written, fps, " with sound" if audio_path else "")
+    return path
+
+
+def _partial_file(path: Path, stack: ExitStack) -> Path:
+    """A fresh temporary file next to ``path`` (same file system, so the final rename is atomic),
+    deleted when ``stack`` closes unless it has been renamed by then."""
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".partial" + path.suffix)
+    os.close(handle)
+    stack.callback(Path(name).unlink, missing_ok=True)
+    return Path(name)
+
+
+def _check_fps(fps: float) -> Fraction:
+    """The frame rate as an exact fraction (so 30000/1001 stays exact)."""
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction, np.integer, np.floating)):
+        raise TypeError(f"fps must be a number, got {type(fps).__name__}")
+    if not np.isfinite(float(fps)) or fps <= 0:
+        raise ValueError(f"fps must be a positive finite number, got {fps!r}")
+    return Fraction(fps).limit_denominator(1001)
+
+
+def _audio_file(audio: str | Path | np.ndarray | None, sample_rate: int | None, stack: ExitStack) -> str | None:
+    """A path ffmpeg can read for ``audio``: the file itself, or a temporary WAV holding the array."""
+    if audio is None:
+        if sample_rate is not None:
+            raise ValueError("sample_rate was given without audio; pass audio=array together with sample_rate")
+        return None
+    if isinstance(audio, (str, Path)):
+        if sample_rate is not None:
+            raise ValueError(f"sample_rate is only for audio arrays; {str(audio)!r} carries its own rate")
+        if not Path(audio).is_file():
+            raise FileNotFoundError(f"audio file {str(audio)!r} does not exist")
+        return str(audio)
+    if not isinstance(audio, np.ndarray):
+        raise TypeError(f"audio must be a path, a numpy array or None, got {type(audio).__name__}")
+    if sample_rate is None or isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
+        raise ValueError(f"an audio array needs a positive integer sample_rate, got {sample_rate!r}")
+    if audio.ndim not in (1, 2) or audio.shape[0] == 0 or not np.issubdtype(audio.dtype, np.number):
+        raise ValueError(f"audio array must be numeric with shape (samples,) or (samples, channels), "
+                         f"got {audio.dtype} {audio.shape}")
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="immersions-audio-"))
+    wav = os.path.join(folder, "track.wav")
+    soundfile.write(wav, np.asarray(audio, dtype=np.float32), int(sample_rate), subtype="FLOAT")
+    return wav
+
+
+def _check_frame(frame: object, index: int, size: tuple[int, int] | None) -> np.ndarray:
+    """The frame as a contiguous ``(H, W, 3)`` uint8 array, or an error naming its index."""
+    if not isinstance(frame, np.ndarray):
+        raise TypeError(f"frame {index} must be a numpy array, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise TypeError(f"frame {index} must have dtype uint8, got {frame.dtype}")
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise ValueError(f"frame {index} must have shape (H, W, 3), got {frame.shape}")
+    if size is not None and frame.shape[:2] != size:
+        raise ValueError(f"frame {index} has size {frame.shape[:2]} but frame 0 has {size}; all frames must match")
+    return np.ascontiguousarray(frame)
+
+
+def _take(frames: Iterable[np.ndarray], n_frames: int | None) -> Iterator[np.ndarray]:
+    """The first ``n_frames`` frames (all of them when None); fewer than asked is an error."""
+    count = 0
+    for frame in frames:
+        if n_frames is not None and count == n_frames:
+            return
+        yield frame
+        count += 1
+    if count == 0:
+        raise ValueError("frames yielded no frame; a video needs at least one")
+    if n_frames is not None and count < n_frames:
+        raise ValueError(f"frames yielded {count} frames but n_frames={n_frames}")
+
+
+def _output_params(size: tuple[int, int], crf: int, preset: str) -> list[str]:
+    """ffmpeg output options: quality, fast start and padding to even sizes."""
+    params = ["-crf", str(int(crf)), "-preset", preset, "-movflags", "+faststart"]
+    height, width = size
+    if height % 2 or width % 2:
+        params += ["-vf", "pad=width=ceil(iw/2)*2:height=ceil(ih/2)*2:x=0:y=0:color=black"]
+    return params
+
+
+def _encode(
+    partial: Path,
+    frames: Iterable[np.ndarray],
+    fps: Fraction,
+    n_frames: int | None,
+    crf: int,
+    preset: str,
+    progress: bool,
+) -> int:
+    """Feed every frame to one ffmpeg process writing ``partial``; returns the number of frames."""
+    writer, size, count = None, None, 0
+    bar = tqdm(total=n_frames, unit="frame", desc="encoding video", disable=not progress)
+    try:
+        for count, frame in enumerate(_take(frames, n_frames)):
+            frame = _check_frame(frame, count, size)
+            if writer is None:
+                size = frame.shape[:2]
+                writer = imageio_ffmpeg.write_frames(
+                    str(partial), (size[1], size[0]), fps=fps, quality=None, codec=VIDEO_CODEC,
+                    macro_block_size=1, ffmpeg_log_level="error",
+                    output_params=_output_params(size, crf, preset),
+                )
+                writer.send(None)
+            writer.send(frame)
+            bar.update(1)
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    return count + 1
+
+
+def _mux(video: Path, audio_path: str, duration: float, output: Path) -> None:
+    """Copy the encoded video and add the sound track, padded with silence and cut to ``duration`` seconds.
+
+    A second pass because the duration is known only once the last frame is in; ``-shortest`` in the
+    first pass can overshoot by up to a few hundred milliseconds on short clips.
+    """
+    result = _run_ffmpeg(["-v", "error", "-y", "-i", str(video), "-i", audio_path, "-map", "0:v:0", "-map", "1:a:0",
+                          "-c:v", "copy", "-c:a", AUDIO_CODEC, "-b:a", AUDIO_BITRATE,
+                          "-af", f"apad,atrim=end={duration!r}", "-movflags", "+faststart", str(output)])
+    if result.returncode != 0:
+        raise RuntimeError(f"ffmpeg could not add the sound track {audio_path!r}:\n{result.stderr.strip()}")
+
+
+def _run_ffmpeg(args: list[str], binary: bool = False) -> subprocess.CompletedProcess:
+    """Run the imageio-ffmpeg binary with ``args`` and capture its output."""
+    return subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
+                          capture_output=True, text=not binary, check=False)
+
+
+_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+_VIDEO = re.compile(r"Stream #\S+.*?Video:\s*(\w+).*?,\s*(\d+)x(\d+)[\s,\[].*?,\s*([\d.]+(?:k)?)\s*(?:fps|tbr)")
+_AUDIO = re.compile(r"Stream #\S+.*?Audio:\s*(\w+).*?,\s*(\d+)\s*Hz")
+
+
+def probe_video(path: str | Path) -> dict:
+    """Measure a video file: exact frame count, fps, duration, size, codecs and the decoded audio length.
+
+    Returns ``dict(n_frames, fps, duration, width, height, audio_duration, audio_codec, video_codec)``;
+    the audio entries are None when the file has no sound track.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video file {str(path)!r} does not exist")
+    header = _run_ffmpeg(["-i", str(path)]).stderr
+    video = _VIDEO.search(header)
+    duration = _DURATION.search(header)
+    if video is None or duration is None:
+        raise ValueError(f"{str(path)!r} has no readable video stream; ffmpeg said:\n{header.strip()}")
+    hours, minutes, seconds = duration.groups()
+    info = {
+        "video_codec": video.group(1),
+        "width": int(video.group(2)),
+        "height": int(video.group(3)),
+        "fps": _parse_rate(video.group(4)),
+        "duration": int(hours) * 3600 + int(minutes) * 60 + float(seconds),
+        "n_frames": _count_frames(path),
+        "audio_codec": None,
+        "audio_duration": None,
+    }
+    audio = _AUDIO.search(header)
+    if audio is not None:
+        info["audio_codec"] = audio.group(1)
+        info["audio_duration"] = _decoded_audio_seconds(path, int(audio.group(2)))
+    return info
+
+
+def _parse_rate(text: str) -> float:
+    """ffmpeg's printed frame rate (``30``, ``29.97``, ``1k``) as a float."""
+    return float(text[:-1]) * 1000 if text.endswith("k") else float(text)
+
+
+def _count_frames(path: Path) -> int:
+    """Exact number of video packets, counted by remuxing the stream to nowhere."""
+    result = _run_ffmpeg(["-nostats", "-progress", "pipe:1", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+                          "-f", "null", "-"])
+    counts = re.findall(r"^frame=(\d+)$", result.stdout, flags=re.MULTILINE)
+    if result.returncode != 0 or not counts:
+        raise RuntimeError(f"ffmpeg could not count the frames of {str(path)!r}:\n{result.stderr.strip()}")
+    return int(counts[-1])
+
+
+def _decoded_audio_seconds(path: Path, sample_rate: int) -> float:
+    """Length of the first sound track after decoding (encoder priming removed), in seconds."""
+    result = _run_ffmpeg(["-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1", "-f", "s16le", "-"],
+                         binary=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"ffmpeg could not decode the sound of {str(path)!r}:\n{result.stderr.decode(errors='replace')}")
+    return len(result.stdout) / 2 / sample_rate
