@@ -132,7 +132,8 @@ def build_hierarchy(graph: NeuronGraph, *, min_vertices: int = 64, order: Sequen
 
     Step ``s`` merges groups of ``factor`` neighbours along axis ``order[s % len(order)]`` in every layer; a
     layer with a single row on that axis is merged along the next axis of ``order`` instead (so every layer
-    shrinks at every step until it is 1 x 1). ``max_levels`` counts the input graph as a level.
+    shrinks at every step until it is 1 x 1 along the axes ``order`` names; other axes are never merged).
+    ``max_levels`` counts the input graph as a level.
     """
     if not isinstance(graph, NeuronGraph):
         raise TypeError(f"graph must be a NeuronGraph, got {type(graph).__name__}")
