@@ -1,0 +1,523 @@
+"""The drawing core: neurons as lit discs and edges as faint lines on a caller's moderngl context.
+
+A ``Scene`` owns every GL object it creates (programs from ``shaders/``, buffers, textures, vertex
+arrays, the index-map framebuffer) and frees them in ``release()``. It knows arrays and OpenGL only.
+
+Data flow. ``update(positions=..., activations=...)`` keeps the new arrays on the CPU and marks them
+dirty; ``draw`` uploads only what the chosen render path needs, into buffers reserved once and
+orphaned before each write (no GL object is created per frame).
+
+Activation normalisation (option ``normalize``), vectorised numpy on ``update``; the GPU only applies
+it: each layer keeps a range ``(low, high)`` in a tiny ``(layers, 1)`` texture and the shaders compute
+``v = clamp((a - low) / (high - low), 0, 1)``.
+  - ``"layer"``: running range per layer (the min/max of every activation seen since construction or
+    ``reset_range()``, always including 0 so that a zero activation stays dark). Deep layers with small
+    activations are therefore as visible as the first ones. Cost per update: one ``np.minimum.reduceat``
+    and one ``np.maximum.reduceat`` over N values (plus one gather when vertices are not sorted by layer).
+  - ``"global"``: the same running range shared by all layers.
+  - ``"fixed"``: ``value_range`` for every layer; no per-frame work.
+A neuron at ``v`` emits ``colour(v) * v`` (colormap, or its layer's colour) with radius growing from
+``min_size`` to 1 times ``point_size``, additively blended on a dark background: strongly activated
+neurons light up, the others stay dark.
+
+Edges are ``GL_LINES`` through an index buffer into the same position and activation buffers as the
+neurons, so moving neurons costs no extra upload. When the graph has more than ``max_edges`` edges, a
+seeded uniform random subset of ``max_edges`` is drawn: choosing it costs O(E) time once at
+construction, the index buffer holds 8 bytes per drawn edge, and each frame rasterises only the subset.
+
+Render paths (``mode``):
+  - ``"instanced"``: one quad per neuron (static 4-vertex strip plus per-instance position '2f/i',
+    activation '1f/i' and layer '1i/i'), a disc cut by a signed distance with one pixel of
+    anti-aliasing. Cost O(N) vertices per frame: vertex-bound on CPU rasterisers.
+  - ``"indexmap"``: once per layout/camera/viewport, rasterise which neuron covers each pixel (and its
+    distance to the centre) into an integer texture; every frame then uploads the activations as a
+    texture and runs one full-screen pass that looks them up: O(pixels) per frame, independent of N.
+  - ``"auto"``: on a software rasteriser (llvmpipe, softpipe, swrast) with at least
+    ``indexmap_min_neurons`` neurons, use the index map whenever the geometry (positions, camera,
+    viewport) is the same as in the previous frame, and the instanced path while it changes; otherwise
+    instanced. Switches are logged.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import moderngl
+import numpy as np
+
+from .camera import Camera
+from .colormaps import COLORMAPS, colormap as colormap_table
+from .shaders import load_program
+
+logger = logging.getLogger(__name__)
+
+MODES: tuple[str, ...] = ("auto", "instanced", "indexmap")
+NORMALIZATIONS: tuple[str, ...] = ("layer", "global", "fixed")
+SOFTWARE_RENDERERS: tuple[str, ...] = ("llvmpipe", "softpipe", "swrast")
+ACTIVATION_TEXTURE_WIDTH = 4096
+MAX_INDEXMAP_NEURONS = 2**32 - 2
+
+_UNIT_COLORMAP, _UNIT_RANGE, _UNIT_LAYER_COLOR, _UNIT_INDEX_MAP, _UNIT_ACTIVATIONS = range(5)
+
+
+class _ActivationRange:
+    """Per-layer normalisation range ``(low, high)``, updated with vectorised reductions."""
+
+    def __init__(self, layer_index: np.ndarray, n_layers: int, normalize: str,
+                 value_range: tuple[float, float]):
+        self.normalize = normalize
+        self.value_range = value_range
+        sorted_already = bool(np.all(layer_index[1:] >= layer_index[:-1]))
+        self._order = None if sorted_already else np.argsort(layer_index, kind="stable")
+        ordered = layer_index if self._order is None else layer_index[self._order]
+        self._starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        self._present = ordered[self._starts]
+        self.low = np.zeros(n_layers, dtype=np.float64)
+        self.high = np.zeros(n_layers, dtype=np.float64)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every activation seen so far."""
+        if self.normalize == "fixed":
+            self.low[:], self.high[:] = self.value_range
+        else:
+            self.low[:] = 0.0
+            self.high[:] = 0.0
+
+    def observe(self, activations: np.ndarray) -> None:
+        """Widen the running ranges to include ``activations``."""
+        if self.normalize == "fixed":
+            return
+        if self.normalize == "global":
+            self.low[:] = min(self.low[0], float(activations.min()))
+            self.high[:] = max(self.high[0], float(activations.max()))
+            return
+        values = activations if self._order is None else activations[self._order]
+        low = np.minimum.reduceat(values, self._starts)
+        high = np.maximum.reduceat(values, self._starts)
+        self.low[self._present] = np.minimum(self.low[self._present], low)
+        self.high[self._present] = np.maximum(self.high[self._present], high)
+
+    def table(self) -> np.ndarray:
+        """``(layers, 2)`` float32 of ``(low, 1 / (high - low))``; a flat range maps everything to 0."""
+        span = self.high - self.low
+        inverse = np.divide(1.0, span, out=np.zeros_like(span), where=span > 0)
+        return np.stack([self.low, inverse], axis=1).astype(np.float32)
+
+
+def _as_positions(positions: np.ndarray, n: int | None) -> np.ndarray:
+    array = np.ascontiguousarray(positions, dtype=np.float32)
+    if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
+        raise ValueError(f"positions must have shape (N, 2) with N > 0, got {np.shape(positions)}")
+    if n is not None and len(array) != n:
+        raise ValueError(f"positions must have shape ({n}, 2) like the scene, got {array.shape}")
+    return array
+
+
+def _as_activations(activations: np.ndarray, n: int) -> np.ndarray:
+    array = np.ascontiguousarray(activations, dtype=np.float32)
+    if array.shape != (n,):
+        raise ValueError(f"activations must have shape ({n},), got {np.shape(activations)}")
+    return array
+
+
+def _as_layer_index(layer_index: np.ndarray | None, n: int) -> np.ndarray:
+    if layer_index is None:
+        return np.zeros(n, dtype=np.int32)
+    array = np.asarray(layer_index)
+    if array.shape != (n,) or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"layer_index must be an integer array of shape ({n},), "
+                         f"got {array.dtype} {array.shape}")
+    if array.min() < 0:
+        raise ValueError(f"layer_index must be non-negative, got minimum {array.min()}")
+    return np.ascontiguousarray(array, dtype=np.int32)
+
+
+def _subset_edges(edges: np.ndarray, n: int, max_edges: int, seed: int) -> np.ndarray:
+    """Validated edges as uint32 pairs; a seeded random subset of ``max_edges`` when there are more."""
+    array = np.asarray(edges)
+    if array.ndim != 2 or array.shape[1] != 2 or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"edges must be an integer array of shape (E, 2), got {array.dtype} {array.shape}")
+    if len(array) and (array.min() < 0 or array.max() >= n):
+        raise ValueError(f"edges must index vertices in [0, {n}), got range [{array.min()}, {array.max()}]")
+    if max_edges < 0:
+        raise ValueError(f"max_edges must be non-negative, got {max_edges}")
+    if len(array) > max_edges:
+        chosen = np.sort(np.random.default_rng(seed).choice(len(array), size=max_edges, replace=False))
+        logger.info("drawing a random subset of %d of %d edges (seed %d)", max_edges, len(array), seed)
+        array = array[chosen]
+    return np.ascontiguousarray(array, dtype=np.uint32)
+
+
+def _default_point_size(positions: np.ndarray) -> float:
+    """A disc radius of 0.4 times the mean spacing of N points spread over their bounding box."""
+    extent = positions.max(axis=0) - positions.min(axis=0)
+    side = float(max(extent.max(), 1e-6))
+    area = float(np.prod(np.maximum(extent, side * 1e-3)))
+    spacing = np.sqrt(area / len(positions)) if len(positions) > 1 else 1.0
+    return 0.4 * spacing
+
+
+def _set_uniform(program: moderngl.Program, name: str, value) -> None:
+    """Set ``name`` if the compiler kept it (unused uniforms are optimised away)."""
+    member = program.get(name, None)
+    if member is None:
+        return
+    if isinstance(value, bytes):
+        member.write(value)
+    else:
+        member.value = value
+
+
+class Scene:
+    """Neurons (instanced discs or index map) and edges of one network on a moderngl context."""
+
+    def __init__(self, ctx: moderngl.Context, positions: np.ndarray, layer_index: np.ndarray | None = None,
+                 *, edges: np.ndarray | None = None, colormap: str = "inferno",
+                 layer_colors: np.ndarray | None = None, point_size: float | None = None,
+                 min_point_px: float = 1.0, min_size: float = 0.5, max_edges: int = 200_000,
+                 normalize: str = "layer", value_range: tuple[float, float] = (0.0, 1.0),
+                 mode: str = "auto", indexmap_min_neurons: int = 20_000, edge_alpha: float = 0.08,
+                 edge_floor: float = 0.35, edge_color: Sequence[float] = (0.55, 0.65, 1.0),
+                 background: Sequence[float] = (0.0, 0.0, 0.0), seed: int = 0):
+        if not isinstance(ctx, moderngl.Context):
+            raise TypeError(f"ctx must be a moderngl.Context, got {type(ctx).__name__}")
+        if colormap not in COLORMAPS:
+            raise ValueError(f"colormap must be one of {COLORMAPS}, got {colormap!r}")
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if not value_range[1] > value_range[0]:
+            raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
+        if point_size is not None and not point_size > 0:
+            raise ValueError(f"point_size must be positive, got {point_size}")
+        self.ctx = ctx
+        self._positions = _as_positions(positions, None)
+        self.n_neurons = len(self._positions)
+        self._layer_index = _as_layer_index(layer_index, self.n_neurons)
+        self.n_layers = int(self._layer_index.max()) + 1
+        if self.n_layers > ctx.info["GL_MAX_TEXTURE_SIZE"]:
+            raise ValueError(f"layer_index has {self.n_layers} layers, more than this context supports "
+                             f"({ctx.info['GL_MAX_TEXTURE_SIZE']})")
+        self._activations = np.zeros(self.n_neurons, dtype=np.float32)
+        self._range = _ActivationRange(self._layer_index, self.n_layers, normalize,
+                                       (float(value_range[0]), float(value_range[1])))
+        self.mode = mode
+        self.point_size = float(point_size) if point_size is not None else _default_point_size(self._positions)
+        self.min_point_px = float(min_point_px)
+        self.min_size = float(min_size)
+        self.indexmap_min_neurons = int(indexmap_min_neurons)
+        self.edge_alpha, self.edge_floor = float(edge_alpha), float(edge_floor)
+        self.edge_color = tuple(float(c) for c in edge_color)
+        self.background = tuple(float(c) for c in background)
+        self._software = any(name in ctx.info["GL_RENDERER"].lower() for name in SOFTWARE_RENDERERS)
+        self._resources: list = []
+        self._released = False
+
+        use_layer_colors = layer_colors is not None
+        defines = {"LAYER_COLORS": int(use_layer_colors)}
+        self._neuron_program = self._own(load_program(ctx, "neurons.glsl", defines))
+        self._quad = self._own(ctx.buffer(np.array([-1, -1, 1, -1, -1, 1, 1, 1], dtype=np.float32)))
+        self._position_buffer = self._own(ctx.buffer(reserve=self._positions.nbytes))
+        self._activation_buffer = self._own(ctx.buffer(reserve=self._activations.nbytes))
+        self._layer_buffer = self._own(ctx.buffer(self._layer_index))
+        self._colormap = self._own(ctx.texture((256, 1), 3, colormap_table(colormap).tobytes(), dtype="f4"))
+        self._colormap.repeat_x = self._colormap.repeat_y = False
+        self._range_texture = self._own(ctx.texture((self.n_layers, 1), 2, dtype="f4"))
+        self._range_texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self._layer_color_texture = None
+        if use_layer_colors:
+            colors = np.asarray(layer_colors, dtype=np.float32)
+            if colors.ndim != 2 or colors.shape[1] != 3 or len(colors) < self.n_layers:
+                raise ValueError(f"layer_colors must have shape (layers >= {self.n_layers}, 3), got {colors.shape}")
+            self._layer_color_texture = self._own(ctx.texture((len(colors), 1), 3, colors.tobytes(), dtype="f4"))
+            self._layer_color_texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self._neuron_vao = self._own(ctx.vertex_array(self._neuron_program, [
+            (self._quad, "2f", "in_corner"),
+            (self._position_buffer, "2f/i", "in_position"),
+            (self._activation_buffer, "1f/i", "in_activation"),
+            (self._layer_buffer, "1i/i", "in_layer"),
+        ]))
+
+        self._edge_program = self._edge_vao = None
+        self.n_edges_drawn = 0
+        if edges is not None:
+            pairs = _subset_edges(edges, self.n_neurons, int(max_edges), seed)
+            self.n_edges_drawn = len(pairs)
+            if len(pairs):
+                self._edge_program = self._own(load_program(ctx, "edges.glsl", defines))
+                index_buffer = self._own(ctx.buffer(pairs))
+                self._edge_vao = self._own(ctx.vertex_array(self._edge_program, [
+                    (self._position_buffer, "2f", "in_position"),
+                    (self._activation_buffer, "1f", "in_activation"),
+                    (self._layer_buffer, "1i", "in_layer"),
+                ], index_buffer=index_buffer, index_element_size=4))
+        self.show_edges = self._edge_vao is not None
+
+        self._defines = defines
+        self._index_resources: dict | None = None
+        self._index_key: tuple | None = None
+        self._previous_key: tuple | None = None
+        self._previous_mode: str | None = None
+        self._positions_version = 0
+        self._dirty = {"positions": True, "activation_buffer": True, "activation_texture": True, "range": True}
+
+    # ---- resources -------------------------------------------------------------------------------
+    def _own(self, resource):
+        """Remember a GL object so that ``release`` frees it."""
+        self._resources.append(resource)
+        return resource
+
+    def _programs(self) -> list[moderngl.Program]:
+        programs = [self._neuron_program, self._edge_program]
+        if self._index_resources is not None:
+            programs += [self._index_resources["map_program"], self._index_resources["resolve_program"]]
+        return [p for p in programs if p is not None]
+
+    def _configure_samplers(self, program: moderngl.Program) -> None:
+        for name, unit in (("u_colormap", _UNIT_COLORMAP), ("u_layer_range", _UNIT_RANGE),
+                           ("u_layer_color", _UNIT_LAYER_COLOR), ("u_index_map", _UNIT_INDEX_MAP),
+                           ("u_activations", _UNIT_ACTIVATIONS)):
+            _set_uniform(program, name, unit)
+        _set_uniform(program, "u_min_size", self.min_size)
+
+    def release(self) -> None:
+        """Free every GL object this scene created; calling it again does nothing."""
+        if self._released:
+            return
+        self._release_index_map()
+        for resource in reversed(self._resources):
+            resource.release()
+        self._resources.clear()
+        self._released = True
+
+    def __enter__(self) -> "Scene":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+    # ---- data ------------------------------------------------------------------------------------
+    @property
+    def positions(self) -> np.ndarray:
+        """Current neuron positions, (N, 2) float32 (read-only view)."""
+        view = self._positions.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def last_mode(self) -> str | None:
+        """The render path the last ``draw`` took ("instanced" or "indexmap"), None before any draw."""
+        return self._previous_mode
+
+    @property
+    def layer_range(self) -> np.ndarray:
+        """Current normalisation range per layer, (layers, 2) float64 of (low, high)."""
+        return np.stack([self._range.low, self._range.high], axis=1)
+
+    def update(self, positions: np.ndarray | None = None, activations: np.ndarray | None = None) -> None:
+        """Replace positions and/or activations; only what changed is uploaded at the next draw."""
+        if positions is not None:
+            self._positions = _as_positions(positions, self.n_neurons).copy()
+            self._positions_version += 1
+            self._dirty["positions"] = True
+        if activations is not None:
+            self._activations = _as_activations(activations, self.n_neurons).copy()
+            self._range.observe(self._activations)
+            self._dirty.update(activation_buffer=True, activation_texture=True, range=True)
+
+    def reset_range(self) -> None:
+        """Forget the running normalisation ranges (``normalize`` "layer" or "global")."""
+        self._range.reset()
+        self._dirty["range"] = True
+
+    def _upload(self, key: str, write) -> None:
+        if self._dirty[key]:
+            write()
+            self._dirty[key] = False
+
+    def _write_buffer(self, buffer: moderngl.Buffer, data: np.ndarray) -> None:
+        buffer.orphan()
+        buffer.write(data)
+
+    def _upload_buffers(self) -> None:
+        self._upload("positions", lambda: self._write_buffer(self._position_buffer, self._positions))
+        self._upload("activation_buffer", lambda: self._write_buffer(self._activation_buffer, self._activations))
+
+    # ---- drawing ---------------------------------------------------------------------------------
+    def _choose_mode(self, key: tuple) -> str:
+        if self.mode != "auto":
+            chosen, reason = self.mode, "requested"
+        elif not self._software:
+            chosen, reason = "instanced", "hardware rasteriser"
+        elif self.n_neurons < self.indexmap_min_neurons:
+            chosen, reason = "instanced", f"{self.n_neurons} < {self.indexmap_min_neurons} neurons"
+        elif key in (self._previous_key, self._index_key):
+            chosen, reason = "indexmap", "software rasteriser and the geometry is unchanged"
+        else:
+            chosen, reason = "instanced", "software rasteriser and the geometry is changing"
+        if chosen != self._previous_mode:
+            logger.info("render mode %s (%s)", chosen, reason)
+        self._previous_key, self._previous_mode = key, chosen
+        return chosen
+
+    def draw(self, framebuffer: moderngl.Framebuffer, camera: Camera, *, flip_y: bool = False,
+             clear: bool = True) -> None:
+        """Draw onto ``framebuffer`` seen through ``camera``. ``flip_y`` mirrors the image vertically
+        (for offscreen read-back, top row first). Leaves additive blending enabled."""
+        if self._released:
+            raise RuntimeError("draw called on a released Scene")
+        if not isinstance(camera, Camera):
+            raise TypeError(f"camera must be a Camera, got {type(camera).__name__}")
+        width, height = framebuffer.size
+        projection = camera.matrix(aspect=width / height, flip_y=flip_y)
+        radius_px = self.point_size * height / camera.height
+        framebuffer.use()
+        framebuffer.viewport = (0, 0, width, height)
+        if clear:
+            framebuffer.clear(*self.background, 1.0)
+        self.ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
+        self.ctx.enable(moderngl.BLEND)
+        self.ctx.blend_func = moderngl.ONE, moderngl.ONE
+        self.ctx.blend_equation = moderngl.FUNC_ADD
+        self._upload("range", lambda: self._range_texture.write(self._range.table()))
+        self._colormap.use(_UNIT_COLORMAP)
+        self._range_texture.use(_UNIT_RANGE)
+        if self._layer_color_texture is not None:
+            self._layer_color_texture.use(_UNIT_LAYER_COLOR)
+        for program in self._programs():
+            self._configure_samplers(program)
+            _set_uniform(program, "u_projection", projection.tobytes())
+            _set_uniform(program, "u_viewport", (float(width), float(height)))
+            _set_uniform(program, "u_radius_px", radius_px)
+            _set_uniform(program, "u_min_radius_px", self.min_point_px)
+
+        key = (self._positions_version, projection.tobytes(), width, height, radius_px)
+        if self._choose_mode(key) == "indexmap":
+            self._draw_index_map(framebuffer, key, projection, radius_px)
+        else:
+            self._upload_buffers()
+            self._neuron_vao.render(moderngl.TRIANGLE_STRIP, vertices=4, instances=self.n_neurons)
+        if self.show_edges and self._edge_vao is not None:
+            self._upload_buffers()
+            self._edge_program["u_edge_alpha"].value = self.edge_alpha
+            self._edge_program["u_edge_floor"].value = self.edge_floor
+            self._edge_program["u_edge_color"].value = self.edge_color
+            self._edge_vao.render(moderngl.LINES)
+
+    # ---- index-map path --------------------------------------------------------------------------
+    def _index_map_resources(self, width: int, height: int) -> dict:
+        """Programs, activation texture and the (width, height) index framebuffer, created lazily."""
+        resources = self._index_resources
+        if resources is None:
+            if self.n_neurons > MAX_INDEXMAP_NEURONS:
+                raise ValueError(f"mode 'indexmap' supports at most {MAX_INDEXMAP_NEURONS} neurons, "
+                                 f"got {self.n_neurons}")
+            map_program = load_program(self.ctx, "index_map.glsl")
+            resolve_program = load_program(self.ctx, "index_resolve.glsl", self._defines)
+            columns = min(self.n_neurons, ACTIVATION_TEXTURE_WIDTH)
+            rows = -(-self.n_neurons // columns)
+            activations = self.ctx.texture((columns, rows), 1, dtype="f4")
+            activations.filter = (moderngl.NEAREST, moderngl.NEAREST)
+            resources = self._index_resources = {
+                "map_program": map_program,
+                "resolve_program": resolve_program,
+                "map_vao": self.ctx.vertex_array(map_program, [
+                    (self._quad, "2f", "in_corner"),
+                    (self._position_buffer, "2f/i", "in_position"),
+                    (self._layer_buffer, "1i/i", "in_layer"),
+                ]),
+                "resolve_vao": self.ctx.vertex_array(resolve_program, []),
+                "activations": activations,
+                "staging": np.zeros(columns * rows, dtype=np.float32),
+                "framebuffer": None,
+            }
+            for program in (map_program, resolve_program):
+                self._configure_samplers(program)
+            self._dirty["activation_texture"] = True
+        framebuffer = resources["framebuffer"]
+        if framebuffer is None or framebuffer.size != (width, height):
+            if framebuffer is not None:
+                self._release_index_framebuffer()
+            texture = self.ctx.texture((width, height), 4, dtype="u4")
+            texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
+            depth = self.ctx.depth_renderbuffer((width, height))
+            resources["framebuffer"] = self.ctx.framebuffer([texture], depth)
+            resources["map_texture"], resources["map_depth"] = texture, depth
+            self._index_key = None
+        return resources
+
+    def _draw_index_map(self, framebuffer: moderngl.Framebuffer, key: tuple, projection: np.ndarray,
+                        radius_px: float) -> None:
+        width, height = framebuffer.size
+        resources = self._index_map_resources(width, height)
+        if key != self._index_key:
+            self._upload("positions", lambda: self._write_buffer(self._position_buffer, self._positions))
+            extent = max(radius_px, self.min_point_px) + 1.0
+            map_program = resources["map_program"]
+            _set_uniform(map_program, "u_extent_px", extent)
+            for name, value in (("u_projection", projection.tobytes()), ("u_viewport", (float(width), float(height)))):
+                _set_uniform(map_program, name, value)
+            index_framebuffer = resources["framebuffer"]
+            index_framebuffer.use()
+            index_framebuffer.viewport = (0, 0, width, height)
+            index_framebuffer.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+            self.ctx.disable(moderngl.BLEND)
+            self.ctx.enable(moderngl.DEPTH_TEST)
+            self.ctx.depth_func = "<"
+            resources["map_vao"].render(moderngl.TRIANGLE_STRIP, vertices=4, instances=self.n_neurons)
+            self.ctx.disable(moderngl.DEPTH_TEST)
+            self.ctx.enable(moderngl.BLEND)
+            framebuffer.use()
+            self._index_key = key
+            logger.debug("rebuilt the %dx%d index map of %d neurons", width, height, self.n_neurons)
+
+        def write_activations() -> None:
+            staging = resources["staging"]
+            staging[:self.n_neurons] = self._activations
+            resources["activations"].write(staging)
+
+        self._upload("activation_texture", write_activations)
+        resources["map_texture"].use(_UNIT_INDEX_MAP)
+        resources["activations"].use(_UNIT_ACTIVATIONS)
+        resources["resolve_vao"].render(moderngl.TRIANGLES, vertices=3)
+
+    def _release_index_framebuffer(self) -> None:
+        resources = self._index_resources
+        for name in ("framebuffer", "map_texture", "map_depth"):
+            if resources.get(name) is not None:
+                resources[name].release()
+                resources[name] = None
+
+    def _release_index_map(self) -> None:
+        if self._index_resources is None:
+            return
+        self._release_index_framebuffer()
+        for name in ("map_vao", "resolve_vao", "activations", "map_program", "resolve_program"):
+            self._index_resources[name].release()
+        self._index_resources = None
+        self._index_key = None
+
+    # ---- convenience -----------------------------------------------------------------------------
+    def fitted_camera(self, aspect: float = 1.0, margin: float = 0.05) -> Camera:
+        """A camera showing every neuron (including its full disc)."""
+        return Camera.fitted(self._positions, aspect, margin=margin, radius=self.point_size)
+
+    def snapshot(self, width: int, height: int, camera: Camera | None = None) -> np.ndarray:
+        """Render once into a temporary framebuffer; returns (height, width, 4) RGBA uint8, top row first
+        (for notebooks and PNG files)."""
+        if width <= 0 or height <= 0:
+            raise ValueError(f"width and height must be positive, got {width}x{height}")
+        camera = camera if camera is not None else self.fitted_camera(width / height)
+        previous = self.ctx.fbo or self.ctx.detect_framebuffer(0)
+        texture = self.ctx.texture((width, height), 4)
+        framebuffer = self.ctx.framebuffer([texture])
+        try:
+            self.draw(framebuffer, camera, flip_y=True)
+            pixels = framebuffer.read(components=4, alignment=1)
+        finally:
+            previous.use()
+            framebuffer.release()
+            texture.release()
+        return np.frombuffer(pixels, dtype=np.uint8).reshape(height, width, 4).copy()
