@@ -17,6 +17,8 @@ ACTIVATION_RATE = 44100 / 4096
 """Activation steps per second of the default network (one step per 4096-sample hop at 44.1 kHz)."""
 
 INTERPOLATIONS = ("cubic", "linear")
+DEFAULT_CYCLE = 10.0
+"""Seconds for one pass through the layout snapshots in interactive viewers."""
 
 
 def activation_at(values: np.ndarray, index: float | np.ndarray) -> np.ndarray:
@@ -24,7 +26,7 @@ def activation_at(values: np.ndarray, index: float | np.ndarray) -> np.ndarray:
 
     A scalar index gives ``(N,)``; an index array of shape ``(F,)`` gives ``(F, N)``. float32.
     """
-    values = _check_values(values)
+    values = as_values(values)
     steps = np.clip(np.asarray(index, dtype=np.float64), 0.0, values.shape[0] - 1)
     lower = np.floor(steps).astype(np.int64)
     upper = np.minimum(lower + 1, values.shape[0] - 1)
@@ -39,7 +41,7 @@ def positions_at(snapshots: np.ndarray, phase: float | np.ndarray, interpolation
     ``"cubic"`` is a periodic Catmull-Rom spline (smooth velocity through every snapshot); ``"linear"``
     moves straight between snapshots. A scalar phase gives ``(N, 2)``; ``(F,)`` gives ``(F, N, 2)``.
     """
-    snapshots = _check_snapshots(snapshots)
+    snapshots = as_snapshots(snapshots)
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
     count = snapshots.shape[0]
@@ -55,7 +57,7 @@ def positions_at(snapshots: np.ndarray, phase: float | np.ndarray, interpolation
                   + (3.0 * p1 - p0 - 3.0 * p2 + p3) * t3)
 
 
-def _check_values(values: np.ndarray) -> np.ndarray:
+def as_values(values: np.ndarray) -> np.ndarray:
     """Activations as a float32 ``(T, N)`` array with at least one step."""
     values = np.asarray(values, dtype=np.float32)
     if values.ndim != 2 or values.shape[0] < 1:
@@ -63,7 +65,7 @@ def _check_values(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _check_snapshots(snapshots: np.ndarray) -> np.ndarray:
+def as_snapshots(snapshots: np.ndarray) -> np.ndarray:
     """Snapshots as a float32 ``(S, N, 2)`` array; a single ``(N, 2)`` layout counts as one snapshot."""
     snapshots = np.asarray(snapshots, dtype=np.float32)
     if snapshots.ndim == 2:
@@ -158,9 +160,9 @@ class Timeline:
         chunk: int = 64,
     ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """Yield ``(positions (N, 2), activations (N,) or None)`` for every frame, computed ``chunk`` frames at a time."""
-        snapshots = _check_snapshots(snapshots)
+        snapshots = as_snapshots(snapshots)
         if values is not None:
-            values = _check_values(values)
+            values = as_values(values)
             if values.shape[1] != snapshots.shape[1]:
                 raise ValueError(f"values have {values.shape[1]} neurons but snapshots have {snapshots.shape[1]}")
         if chunk < 1:
@@ -176,3 +178,15 @@ class Timeline:
     def __repr__(self) -> str:
         return (f"Timeline(fps={self.fps:g}, n_frames={self.n_frames}, duration={self.duration:.3f}s, "
                 f"activation_rate={self.activation_rate:g}, cycle={self.cycle:g}s)")
+
+
+def default_timeline(activations: np.ndarray | None, audio: np.ndarray | None, sample_rate: int | None,
+                     fps: float = 60.0, cycle: float = DEFAULT_CYCLE) -> Timeline:
+    """A viewer's loop: as long as the sound track, else the activations, else one ``cycle`` of snapshots."""
+    if audio is not None:
+        if sample_rate is None:
+            raise ValueError("audio needs its sample_rate")
+        return Timeline(fps, duration=len(audio) / sample_rate, cycle=cycle)
+    if activations is not None:
+        return Timeline.for_activations(int(np.shape(activations)[0]), fps, cycle=cycle)
+    return Timeline(fps, duration=cycle)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from immersions.render.animation import ACTIVATION_RATE, Timeline, activation_at, positions_at
+from immersions.render.animation import ACTIVATION_RATE, Timeline, activation_at, default_timeline, positions_at
 
 
 @pytest.fixture
@@ -103,3 +103,9 @@ def test_timeline_states_match_functions(snapshots):
 def test_timeline_errors(kwargs):
     with pytest.raises(ValueError):
         Timeline(30, **kwargs)
+
+
+def test_default_timeline_follows_audio_then_activations():
+    assert default_timeline(None, np.zeros(88200), 44100).duration == pytest.approx(2.0, abs=1 / 60)
+    assert default_timeline(np.zeros((43, 4)), None, None).duration == pytest.approx(43 * 4096 / 44100, abs=1 / 60)
+    assert default_timeline(None, None, None, cycle=5.0).duration == pytest.approx(5.0)

@@ -1,0 +1,115 @@
+"""The viewer without a display: a clear error, and its controls, clocks and audio looping on their own."""
+import sys
+
+import numpy as np
+import pytest
+
+from immersions.render.camera import Camera
+from immersions.render.window import Controls, Window, WallClock, fill_looped, layer_bounds, open_clock, require_display
+
+
+def test_require_display_names_the_alternative():
+    with pytest.raises(RuntimeError, match="immersions render"):
+        require_display(environ={}, platform="linux")
+    require_display(environ={"DISPLAY": ":0"}, platform="linux")
+    require_display(environ={"WAYLAND_DISPLAY": "wayland-0"}, platform="linux")
+    require_display(environ={}, platform="darwin")
+
+
+def test_window_without_display_raises(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    with pytest.raises(RuntimeError, match="no display.*immersions render"):
+        Window(np.zeros((3, 2), np.float32))
+
+
+def test_window_argument_errors():
+    with pytest.raises(ValueError, match="snapshots"):
+        Window(np.zeros((3, 3), np.float32))
+    with pytest.raises(ValueError, match="sample_rate"):
+        Window(np.zeros((3, 2), np.float32), audio=np.zeros(100, np.float32))
+
+
+def test_wall_clock_pauses():
+    now = [10.0]
+    clock = WallClock(timer=lambda: now[0])
+    now[0] = 12.0
+    assert clock.time() == pytest.approx(2.0)
+    clock.toggle()
+    now[0] = 20.0
+    assert clock.paused and clock.time() == pytest.approx(2.0)
+    clock.toggle()
+    now[0] = 21.0
+    assert not clock.paused and clock.time() == pytest.approx(3.0)
+
+
+def test_fill_looped_wraps_around():
+    track = np.arange(10, dtype=np.float32).reshape(5, 2)
+    out = np.empty((7, 2), np.float32)
+    position = fill_looped(track, 3, out)
+    np.testing.assert_array_equal(out[:, 0], [6, 8, 0, 2, 4, 6, 8])
+    assert position == 0
+
+
+def test_open_clock_falls_back_without_sounddevice(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "sounddevice", None)
+    clock = open_clock(np.zeros(100, np.float32), 44100)
+    assert isinstance(clock, WallClock)
+    assert "sounddevice" in caplog.text
+
+
+class FakeScene:
+    show_edges = True
+
+
+class CountingClock:
+    toggles = 0
+
+    def toggle(self):
+        self.toggles += 1
+
+
+@pytest.fixture
+def controls():
+    positions = np.array([[0, 0], [1, 1], [10, 10], [12, 11], [20, -5]], np.float32)
+    camera = Camera.fitted(positions, aspect=1.0)
+    shots = []
+    return Controls(camera, FakeScene(), CountingClock(), lambda: positions, np.array([0, 0, 1, 1, 2]),
+                    lambda: shots.append(1) or "shot.png")
+
+
+def test_keys(controls):
+    assert controls.key("space") and controls.clock.toggles == 1
+    assert controls.key("e") and controls.scene.show_edges is False
+    assert controls.key("e") and controls.scene.show_edges is True
+    assert not controls.key("q") and not controls.key("escape")
+
+
+def test_focus_glides_to_layer(controls):
+    controls.key("2")
+    assert controls.camera.moving
+    while controls.camera.advance(0.1):
+        pass
+    xmin, ymin, xmax, ymax = controls.camera.bounds()
+    assert xmin <= 10 and xmax >= 12 and ymin <= 10 and ymax >= 11
+    assert xmax - xmin < 5, "the view should close in on the layer, not keep the whole graph"
+    controls.key("tab")
+    assert controls.focused == 2
+    controls.key("tab")
+    assert controls.focused == 0
+    controls.key("9")
+    assert controls.focused == 0, "a missing layer leaves the focus alone"
+    assert layer_bounds(controls.positions(), controls.layer_index, 2) == (20.0, -5.0, 20.0, -5.0)
+
+
+def test_drag_and_zoom_around_cursor(controls):
+    camera = controls.camera
+    before = camera.center.copy()
+    controls.drag(100, 0, height=400)
+    assert camera.center[0] == pytest.approx(before[0] - 100 * camera.height / 400)
+    under_cursor = camera.pixel_to_world(50, 300, 400, 400)
+    height = camera.height
+    controls.scroll(2, 50, 300, 400, 400)
+    assert camera.height == pytest.approx(height / 1.15 ** 2)
+    np.testing.assert_allclose(camera.pixel_to_world(50, 300, 400, 400), under_cursor, atol=1e-9)
