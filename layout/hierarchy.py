@@ -34,9 +34,16 @@ class Hierarchy:
             raise ValueError(f"{len(self.levels)} levels need {len(self.levels) - 1} parent arrays, "
                              f"got {len(self.parents)}")
         for i, parent in enumerate(self.parents):
-            if parent.shape != (self.levels[i].n_vertices,):
-                raise ValueError(f"parents[{i}] must have shape ({self.levels[i].n_vertices},), "
-                                 f"got {parent.shape}")
+            if parent.shape != (self.levels[i].n_vertices,) or not np.issubdtype(parent.dtype, np.integer):
+                raise ValueError(f"parents[{i}] must be integers of shape ({self.levels[i].n_vertices},), "
+                                 f"got {parent.dtype} {parent.shape}")
+            n_coarse = self.levels[i + 1].n_vertices
+            if parent.size and (parent.min() < 0 or parent.max() >= n_coarse):
+                raise ValueError(f"parents[{i}] must lie in [0, {n_coarse}), got [{parent.min()}, {parent.max()}]")
+            orphans = n_coarse - np.count_nonzero(np.bincount(parent, minlength=n_coarse))
+            if orphans:
+                raise ValueError(f"parents[{i}] leaves {orphans} of the {n_coarse} vertices of level {i + 1} "
+                                 f"without children")
 
     @property
     def n_levels(self) -> int:
@@ -55,7 +62,7 @@ class Hierarchy:
         order, starts = self._children(level)
         sums = np.add.reduceat(np.take(pos, order, axis=-2), starts, axis=-2)
         counts = np.diff(np.append(starts, order.size))
-        return (sums / counts[:, None]).astype(pos.dtype, copy=False)
+        return (sums / counts[:, None]).astype(np.result_type(pos.dtype, np.float32), copy=False)
 
     def prolong(self, pos: np.ndarray, level: int, *, jitter: float, seed: int) -> np.ndarray:
         """Place the vertices of ``level`` at their parent's position (of ``level + 1``) plus Gaussian jitter.

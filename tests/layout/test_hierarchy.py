@@ -251,3 +251,17 @@ def test_random_graphs_conserve_charge_and_weight(shapes, n_edges, factor, seed)
         charge = h.coarsen(charge, i)
     assert charge.sum() == graph.n_vertices
     assert h.levels[-1].n_vertices == len(shapes)
+
+
+def test_hierarchy_rejects_parents_that_are_not_a_surjection():
+    graph = random_graph([("x", 4, 1)], 5, 10)
+    coarse = NeuronGraph.from_edges(layer_table([("x", 2, 1)]), [], [])
+    assert Hierarchy((graph, coarse), (np.array([0, 0, 1, 1]),)).n_levels == 2
+    with pytest.raises(ValueError, match="without children"):
+        Hierarchy((graph, coarse), (np.array([0, 0, 0, 0]),))
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        Hierarchy((graph, coarse), (np.array([0, 1, 2, 1]),))
+    with pytest.raises(ValueError, match="integers of shape"):
+        Hierarchy((graph, coarse), (np.array([0.0, 1.0, 1.0, 1.0]),))
+    with pytest.raises(ValueError, match="parent arrays"):
+        Hierarchy((graph, coarse), ())
