@@ -25,6 +25,7 @@ class Repulsion(Protocol):
 # name -> module that defines ``repulsion``; imported on first use so numba compiles only when needed.
 BACKENDS: dict[str, str] = {
     "exact": "immersions.layout.backends.exact",
+    "bh_numba": "immersions.layout.backends.bh_numba",
 }
 
 
