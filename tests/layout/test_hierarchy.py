@@ -125,6 +125,13 @@ def test_edges_between_layers_keep_their_direction(hierarchy):
         assert np.all(src_layer <= dst_layer)
 
 
+def test_edges_pointing_up_the_vertex_order_never_flip():
+    graph = random_graph(SHAPES[2], 400, 11)
+    ordered = NeuronGraph.from_edges(graph.layers, graph.edges.min(axis=1), graph.edges.max(axis=1), graph.weights)
+    for level in build_hierarchy(ordered, min_vertices=2).levels:
+        assert level.n_edges == 0 or np.all(level.edges[:, 0] < level.edges[:, 1])
+
+
 def test_levels_shrink_until_the_minimum():
     graph = random_graph(SHAPES[0], 300, 3)
     for min_vertices in (1, 10, 100, 1000):
