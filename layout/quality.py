@@ -50,8 +50,11 @@ def _sample(n: int, n_samples: int | None, seed: int, name: str) -> np.ndarray:
 
 def neighborhood_preservation(graph: NeuronGraph, pos: np.ndarray, *, n_samples: int | None = None,
                               seed: int = 0) -> float:
-    """Mean over (sampled) vertices with edges of the share of their graph neighbours among their ``deg``
-    nearest layout neighbours: 1 when every vertex's neighbours are the closest points to it."""
+    """Share of graph neighbours among the ``deg(i)`` nearest layout neighbours, averaged over vertices.
+
+    Only (sampled) vertices with at least one edge count; 1 means every vertex's graph neighbours are exactly
+    the points closest to it, a random layout scores about ``deg / N``.
+    """
     pos = _checked_positions(graph, pos)
     adj = _adjacency(graph)
     n = graph.n_vertices
