@@ -1,4 +1,5 @@
 """The viewer without a display: a clear error, and its controls, clocks and audio looping on their own."""
+import os
 import sys
 
 import numpy as np
@@ -113,3 +114,32 @@ def test_drag_and_zoom_around_cursor(controls):
     controls.scroll(2, 50, 300, 400, 400)
     assert camera.height == pytest.approx(height / 1.15 ** 2)
     np.testing.assert_allclose(camera.pixel_to_world(50, 300, 400, 400), under_cursor, atol=1e-9)
+
+
+@pytest.mark.skipif(sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")),
+                    reason="needs a display (e.g. Xvfb)")
+def test_window_draws_resizes_and_saves_screenshot(tmp_path):
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(0)
+    snapshots = rng.normal(size=(3, 40, 2)).astype(np.float32)
+    with Window(snapshots, activations=np.ones((12, 40), np.float32), layer_index=np.repeat(np.arange(4), 10),
+                size=(96, 64), screenshot_dir=tmp_path) as window:
+        window.draw(0.3)
+        image = iio.imread(window.screenshot())
+        assert image.shape[2] == 3 and image.max() > 100 and image.min() < 20
+        assert window.ctx.error == "GL_NO_ERROR"
+        window._glfw.set_window_size(window._handle, 120, 80)
+        window._glfw.poll_events()
+        window.draw(0.5)
+        assert window._target().size == window.framebuffer_size()
+
+
+def test_view_command_without_display_says_what_to_do(monkeypatch, capsys, tmp_path):
+    from immersions.render.cli import main
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert main(["view", str(tmp_path / "layout.npz")]) == 1
+    assert "immersions render" in capsys.readouterr().err

@@ -1,0 +1,82 @@
+"""``immersions view LAYOUT.npz [--activations A.npz] [--audio clip.wav]``: the interactive viewer."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from ..animation import DEFAULT_CYCLE, default_timeline
+from ..window import Window, require_display
+
+
+@dataclass(frozen=True)
+class ViewData:
+    """Arrays a viewer needs, loaded from the files the pipeline writes."""
+
+    snapshots: np.ndarray
+    layer_index: np.ndarray
+    edges: np.ndarray
+    activations: np.ndarray | None
+    audio: np.ndarray | None
+    sample_rate: int | None
+
+
+def load_view_data(layout_path: Path, activations_path: Path | None, audio_path: Path | None) -> ViewData:
+    """Read a layout, optional activations of the same network and an optional sound file."""
+    from immersions.layout.activations import load_activations
+    from immersions.layout.io import load_layout
+
+    layout = load_layout(layout_path)
+    snapshots = np.asarray(layout.positions, dtype=np.float32)
+    if snapshots.ndim != 3 or snapshots.shape[2] != 2:
+        raise ValueError(f"the viewer draws 2-D layouts; {str(layout_path)!r} has positions {snapshots.shape}")
+    layers = layout.layers
+    layer_index = np.repeat(np.arange(len(layers), dtype=np.int32), [layer.count for layer in layers])
+    assert layer_index.shape[0] == snapshots.shape[1], "the layer table covers every vertex"
+    activations = None
+    if activations_path is not None:
+        recorded = load_activations(activations_path)
+        activations = np.asarray(recorded.values, dtype=np.float32)
+        if activations.ndim != 2 or activations.shape[1] != snapshots.shape[1]:
+            raise ValueError(f"activations in {str(activations_path)!r} have shape {activations.shape}; "
+                             f"the layout has {snapshots.shape[1]} neurons")
+    audio, sample_rate = None, None
+    if audio_path is not None:
+        if not Path(audio_path).is_file():
+            raise FileNotFoundError(f"audio file {str(audio_path)!r} does not exist")
+        audio, sample_rate = soundfile.read(audio_path, dtype="float32", always_2d=True)
+    return ViewData(snapshots, layer_index, layout.graph.edges, activations, audio, sample_rate)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the viewer and block until it is closed."""
+    require_display()
+    data = load_view_data(args.layout, args.activations, args.audio)
+    timeline = default_timeline(data.activations, data.audio, data.sample_rate, fps=args.fps, cycle=args.cycle)
+    with Window(data.snapshots, activations=data.activations, layer_index=data.layer_index,
+                edges=None if args.no_edges else data.edges, audio=data.audio, sample_rate=data.sample_rate,
+                timeline=timeline, size=args.size, title=f"immersions - {args.layout.name}",
+                colormap=args.colormap, screenshot_dir=args.screenshots) as window:
+        print("drag: pan | wheel: zoom | space: pause | 1-9, tab: focus a layer, 0: all | e: edges | "
+              "s: screenshot | q: quit")
+        window.run()
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``view`` subcommand."""
+    parser = subparsers.add_parser("view", help="watch a layout light up with its activations (needs a display)",
+                                   description=__doc__)
+    parser.add_argument("layout", type=Path, help="layout .npz written by the layout step")
+    parser.add_argument("--activations", type=Path, help="activations .npz recorded for the same network")
+    parser.add_argument("--audio", type=Path, help="sound file played along (needs the sounddevice package)")
+    parser.add_argument("--size", type=int, nargs=2, default=(1280, 720), metavar=("W", "H"), help="window size")
+    parser.add_argument("--fps", type=float, default=60.0, help="animation frame rate")
+    parser.add_argument("--cycle", type=float, default=DEFAULT_CYCLE, help="seconds per pass through the snapshots")
+    parser.add_argument("--colormap", default="inferno", help="activation colormap")
+    parser.add_argument("--no-edges", action="store_true", help="do not draw edges")
+    parser.add_argument("--screenshots", type=Path, default=Path("."), help="folder for screenshots (key s)")
+    parser.set_defaults(func=run)

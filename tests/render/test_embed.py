@@ -1,0 +1,67 @@
+"""The Qt example: construction without a GL context (offscreen platform), and drawing when a display exists."""
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6", reason="the Qt example needs the [qt] extra")
+
+
+def has_display():
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+@pytest.fixture(scope="module")
+def qt_app():
+    if not has_display():
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtGui import QSurfaceFormat
+    from PySide6.QtWidgets import QApplication
+
+    from immersions.render.embed_qt import surface_format
+
+    QSurfaceFormat.setDefaultFormat(surface_format())
+    return QApplication.instance() or QApplication([])
+
+
+def layout_data():
+    rng = np.random.default_rng(0)
+    snapshots = rng.normal(size=(3, 40, 2)).astype(np.float32)
+    activations = rng.random((12, 40)).astype(np.float32)
+    layer_index = np.repeat(np.arange(4), 10)
+    edges = np.stack([np.arange(0, 30), np.arange(10, 40)], axis=1)
+    return snapshots, activations, layer_index, edges
+
+
+def test_widget_constructs_and_handles_keys_without_gl(qt_app):
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QKeyEvent
+
+    from immersions.render.embed_qt import LayoutWidget
+
+    snapshots, activations, layer_index, edges = layout_data()
+    widget = LayoutWidget(snapshots, activations=activations, layer_index=layer_index, edges=edges)
+    assert widget.timeline.duration == pytest.approx(12 * 4096 / 44100, abs=1 / 60)
+    assert widget.scene is None, "GL objects wait for initializeGL"
+    widget.keyPressEvent(QKeyEvent(QKeyEvent.Type.KeyPress, Qt.Key.Key_Space, Qt.KeyboardModifier.NoModifier, " "))
+    assert widget.clock.paused
+    widget.keyPressEvent(QKeyEvent(QKeyEvent.Type.KeyPress, Qt.Key.Key_2, Qt.KeyboardModifier.NoModifier, "2"))
+    assert widget.controls.focused == 1 and widget.camera.moving
+    widget.release()
+
+
+@pytest.mark.skipif(not has_display(), reason="QOpenGLWidget needs a display (the offscreen platform has no GL)")
+def test_widget_draws_into_qt_framebuffer(qt_app):
+    from immersions.render.embed_qt import LayoutWidget
+
+    snapshots, activations, layer_index, edges = layout_data()
+    activations[:] = 1.0
+    widget = LayoutWidget(snapshots, activations=activations, layer_index=layer_index, edges=edges)
+    widget.resize(96, 64)
+    image = widget.grabFramebuffer()
+    assert (image.width(), image.height()) == (96, 64)
+    assert widget.scene is not None and widget.ctx.error == "GL_NO_ERROR"
+    pixels = np.array([[image.pixelColor(x, y).value() for x in range(0, 96, 2)] for y in range(0, 64, 2)])
+    assert pixels.max() > 100, "lit neurons should show in Qt's framebuffer object"
+    assert pixels.min() < 20, "the background between neurons should stay dark"
+    widget.release()
