@@ -113,6 +113,8 @@ class Camera:
             return False
         start_center, start_height, end_center, end_height, duration, elapsed = self._transition
         elapsed = min(elapsed + max(float(dt), 0.0), duration)
+        if duration - elapsed <= 1e-9 * duration:  # steps summing to the duration finish it
+            elapsed = duration
         t = elapsed / duration
         s = t * t * (3.0 - 2.0 * t)
         self.center = start_center + (end_center - start_center) * s

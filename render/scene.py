@@ -169,6 +169,16 @@ def _set_uniform(program: moderngl.Program, name: str, value) -> None:
         member.value = value
 
 
+def _live_framebuffer(ctx: moderngl.Context) -> moderngl.Framebuffer:
+    """The bound framebuffer, or the default one (bound now) when none is or it has been released:
+    moderngl rebinds ``ctx.fbo`` after creating a framebuffer, which fails on a deleted one."""
+    bound = ctx.fbo
+    if bound is None or type(bound.mglo).__name__ == "InvalidObject":
+        bound = ctx.detect_framebuffer(0)
+        bound.use()
+    return bound
+
+
 class Scene:
     """Neurons (instanced discs or index map) and edges of one network on a moderngl context."""
 
@@ -381,6 +391,10 @@ class Scene:
         self.ctx.enable(moderngl.BLEND)
         self.ctx.blend_func = moderngl.ONE, moderngl.ONE
         self.ctx.blend_equation = moderngl.FUNC_ADD
+        key = (self._positions_version, projection.tobytes(), width, height, radius_px)
+        mode = self._choose_mode(key)
+        if mode == "indexmap":
+            self._index_map_resources(width, height)
         self._upload("range", lambda: self._range_texture.write(self._range.table()))
         self._colormap.use(_UNIT_COLORMAP)
         self._range_texture.use(_UNIT_RANGE)
@@ -393,8 +407,7 @@ class Scene:
             _set_uniform(program, "u_radius_px", radius_px)
             _set_uniform(program, "u_min_radius_px", self.min_point_px)
 
-        key = (self._positions_version, projection.tobytes(), width, height, radius_px)
-        if self._choose_mode(key) == "indexmap":
+        if mode == "indexmap":
             self._draw_index_map(framebuffer, key, projection, radius_px)
         else:
             self._upload_buffers()
@@ -510,7 +523,7 @@ class Scene:
         if width <= 0 or height <= 0:
             raise ValueError(f"width and height must be positive, got {width}x{height}")
         camera = camera if camera is not None else self.fitted_camera(width / height)
-        previous = self.ctx.fbo or self.ctx.detect_framebuffer(0)
+        previous = _live_framebuffer(self.ctx)
         texture = self.ctx.texture((width, height), 4)
         framebuffer = self.ctx.framebuffer([texture])
         try:
