@@ -104,3 +104,46 @@ def test_argument_errors(tmp_path):
     with pytest.raises(ValueError, match="no frame"):
         write_video(tmp_path / "a.mp4", iter(()), FPS, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def decoded_frames(path):
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    width, height = meta["size"]
+    return np.stack([np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in reader])
+
+
+def test_frames_come_back_in_order(tmp_path):
+    frames = list(gradient_frames(12))
+    decoded = decoded_frames(write_video(tmp_path / "clip.mp4", frames, FPS, progress=False))
+    assert decoded.shape == (12, 48, 64, 3)
+    errors = np.abs(decoded.astype(np.int16) - np.stack(frames).astype(np.int16)).mean(axis=(1, 2, 3))
+    assert errors.max() < 4, f"mean absolute error per frame {errors}"
+
+
+def test_offscreen_animation_with_sound(tmp_path):
+    from immersions.render.animation import Timeline
+    from immersions.render.camera import Camera
+    from immersions.render.offscreen import Offscreen
+    from immersions.render.scene import Scene
+
+    rng = np.random.default_rng(3)
+    snapshots = rng.normal(size=(2, 30, 2)).astype(np.float32)
+    values = rng.random((8, 30)).astype(np.float32)
+    timeline = Timeline.for_activations(len(values), fps=FPS)
+    with Offscreen(64, 48) as offscreen, Scene(offscreen.ctx, snapshots[0]) as scene:
+        camera = Camera.fitted(snapshots.reshape(-1, 2), aspect=64 / 48)
+
+        def cameras():
+            for positions, activations in timeline.states(snapshots, values):
+                scene.update(positions=positions, activations=activations)
+                yield camera
+
+        path = write_video(tmp_path / "anim.mp4", offscreen.frames(scene, cameras()), FPS, audio=tone(5.0),
+                           sample_rate=44100, n_frames=timeline.n_frames, progress=False)
+    info = probe_video(path)
+    assert info["n_frames"] == timeline.n_frames
+    assert info["audio_duration"] == pytest.approx(timeline.duration, abs=SYNC_TOLERANCE)
+    assert decoded_frames(path).max() > 50, "lit neurons should be visible"
