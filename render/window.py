@@ -17,10 +17,12 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+import moderngl
 import numpy as np
 
 from .animation import Timeline, as_snapshots, default_timeline
 from .camera import Camera
+from .scene import Scene
 
 logger = logging.getLogger(__name__)
 
@@ -239,10 +241,7 @@ class Window:
         self.loop = len(audio) / sample_rate if audio is not None else self.timeline.duration
         self.screenshot_dir = Path(screenshot_dir)
         require_display()
-        import glfw
-        import moderngl
-
-        from .scene import Scene
+        import glfw  # loads the native library; only the viewer needs it
 
         self._glfw = glfw
         if not glfw.init():
@@ -259,7 +258,13 @@ class Window:
         self.ctx = moderngl.create_context()
         self._positions = self.snapshots[0]
         self._framebuffer = None
-        self.scene = Scene(self.ctx, self._positions, layer_index, edges=edges, colormap=colormap)
+        self._shots = 0
+        try:
+            self.scene = Scene(self.ctx, self._positions, layer_index, edges=edges, colormap=colormap)
+        except BaseException:
+            glfw.destroy_window(self._handle)
+            glfw.terminate()
+            raise
         width, height = self.framebuffer_size()
         self.camera = Camera.fitted(self.snapshots.reshape(-1, 2), aspect=width / height)
         self.clock = open_clock(audio, sample_rate)
@@ -297,7 +302,7 @@ class Window:
         self.scene.draw(target, self.camera)
         self.ctx.copy_framebuffer(self.ctx.screen, target)
 
-    def _target(self) -> object:
+    def _target(self) -> moderngl.Framebuffer:
         """A framebuffer of the window's current drawable size, rebuilt after a resize.
 
         moderngl's ``ctx.screen`` keeps the size the window had when the context was created, so the
@@ -322,7 +327,8 @@ class Window:
         target = self._target()
         pixels = target.read(components=3, alignment=1)
         image = np.frombuffer(pixels, dtype=np.uint8).reshape(target.height, target.width, 3)[::-1]
-        path = self.screenshot_dir / time.strftime("immersions-%Y%m%d-%H%M%S.png")
+        self._shots += 1
+        path = self.screenshot_dir / f"immersions-{time.strftime('%Y%m%d-%H%M%S')}-{self._shots:03d}.png"
         iio.imwrite(path, image)
         return path
 
