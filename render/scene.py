@@ -28,10 +28,14 @@ construction, the index buffer holds 8 bytes per drawn edge, and each frame rast
 Render paths (``mode``):
   - ``"instanced"``: one quad per neuron (static 4-vertex strip plus per-instance position '2f/i',
     activation '1f/i' and layer '1i/i'), a disc cut by a signed distance with one pixel of
-    anti-aliasing. Cost O(N) vertices per frame: vertex-bound on CPU rasterisers.
-  - ``"indexmap"``: once per layout/camera/viewport, rasterise which neuron covers each pixel (and its
-    distance to the centre) into an integer texture; every frame then uploads the activations as a
-    texture and runs one full-screen pass that looks them up: O(pixels) per frame, independent of N.
+    anti-aliasing. Cost O(N) primitives per frame, bound by triangle setup on CPU rasterisers.
+  - ``"indexmap"``: once per layout/camera/viewport, rasterise which neuron covers each pixel (its
+    index and quantised distance to the centre, nearest centre winning) into an R32UI texture. Every
+    frame then uploads the raw activations into a texture, runs one O(N) pass that writes each
+    neuron's colour and normalised activation into an RGBA8 texture, and one full-screen pass that
+    reads two texels per pixel: O(pixels) plus one fragment per neuron per frame, with no triangles. Overlapping discs show the
+    nearest neuron instead of adding up, and a neuron's colour is quantised to 8 bits before the
+    anti-aliasing weight is applied, so the two paths agree up to those details.
   - ``"auto"``: on a software rasteriser (llvmpipe, softpipe, swrast) with at least
     ``indexmap_min_neurons`` neurons, use the index map whenever the geometry (positions, camera,
     viewport) is the same as in the previous frame, and the instanced path while it changes; otherwise
@@ -54,10 +58,15 @@ logger = logging.getLogger(__name__)
 MODES: tuple[str, ...] = ("auto", "instanced", "indexmap")
 NORMALIZATIONS: tuple[str, ...] = ("layer", "global", "fixed")
 SOFTWARE_RENDERERS: tuple[str, ...] = ("llvmpipe", "softpipe", "swrast")
-ACTIVATION_TEXTURE_WIDTH = 4096
-MAX_INDEXMAP_NEURONS = 2**32 - 2
+NEURON_TEXTURE_SHIFT = 12  # per-neuron textures are 1 << 12 = 4096 texels wide (shift, not division, in GLSL)
+MAX_INDEXMAP_NEURONS = 2**24 - 2  # index + 1 must fit in 24 bits of the map
 
-_UNIT_COLORMAP, _UNIT_RANGE, _UNIT_LAYER_COLOR, _UNIT_INDEX_MAP, _UNIT_ACTIVATIONS = range(5)
+(_UNIT_COLORMAP, _UNIT_RANGE, _UNIT_LAYER_COLOR, _UNIT_INDEX_MAP, _UNIT_ACTIVATIONS, _UNIT_LAYERS,
+ _UNIT_NEURON_COLORS) = range(7)
+_SAMPLER_UNITS = (("u_colormap", _UNIT_COLORMAP), ("u_layer_range", _UNIT_RANGE),
+                  ("u_layer_color", _UNIT_LAYER_COLOR), ("u_index_map", _UNIT_INDEX_MAP),
+                  ("u_activations", _UNIT_ACTIVATIONS), ("u_layers", _UNIT_LAYERS),
+                  ("u_neuron_colors", _UNIT_NEURON_COLORS))
 
 
 class _ActivationRange:
@@ -179,6 +188,108 @@ def _live_framebuffer(ctx: moderngl.Context) -> moderngl.Framebuffer:
     return bound
 
 
+class _IndexMap:
+    """GL objects and passes of the index-map path (see the module docstring), for one scene.
+
+    Per frame: upload raw activations (N floats) into a texture, one O(N) pass writing every neuron's
+    colour and normalised activation into an RGBA8 texture, one O(pixels) full-screen pass reading two
+    texels per pixel. The index map itself (R32UI: neuron index and quantised distance to its centre)
+    is rebuilt only when ``key`` (positions, camera, viewport) changes.
+    """
+
+    def __init__(self, ctx: moderngl.Context, quad: moderngl.Buffer, positions: moderngl.Buffer,
+                 layer_index: np.ndarray, defines: dict):
+        n = len(layer_index)
+        if n > MAX_INDEXMAP_NEURONS:
+            raise ValueError(f"mode 'indexmap' supports at most {MAX_INDEXMAP_NEURONS} neurons, got {n}")
+        self.ctx, self.n = ctx, n
+        self._objects: list = []
+        own = self._own
+        self.map_program = own(load_program(ctx, "index_map.glsl"))
+        self.color_program = own(load_program(ctx, "neuron_colors.glsl", defines))
+        self.resolve_program = own(load_program(
+            ctx, "index_resolve.glsl", {**defines, "NEURON_TEXTURE_SHIFT": NEURON_TEXTURE_SHIFT}))
+        columns = 1 << NEURON_TEXTURE_SHIFT
+        rows = -(-n // columns)
+        self.staging = np.zeros(columns * rows, dtype=np.float32)
+        layers = np.zeros(columns * rows, dtype=np.int32)
+        layers[:n] = layer_index
+        self.activations = own(ctx.texture((columns, rows), 1, dtype="f4"))
+        self.layers = own(ctx.texture((columns, rows), 1, layers, dtype="i4"))
+        self.colors = own(ctx.texture((columns, rows), 4))
+        for texture in (self.activations, self.layers, self.colors):
+            texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self.color_framebuffer = own(ctx.framebuffer([self.colors]))
+        self.map_vao = own(ctx.vertex_array(self.map_program, [
+            (quad, "2f", "in_corner"), (positions, "2f/i", "in_position")]))
+        self.color_vao = own(ctx.vertex_array(self.color_program, []))
+        self.resolve_vao = own(ctx.vertex_array(self.resolve_program, []))
+        self.map_framebuffer = self.map_texture = self.map_depth = None
+        self.key: tuple | None = None
+
+    def _own(self, resource):
+        self._objects.append(resource)
+        return resource
+
+    @property
+    def programs(self) -> tuple[moderngl.Program, ...]:
+        return self.map_program, self.color_program, self.resolve_program
+
+    def _release_map(self) -> None:
+        for resource in (self.map_framebuffer, self.map_texture, self.map_depth):
+            if resource is not None:
+                resource.release()
+        self.map_framebuffer = self.map_texture = self.map_depth = None
+        self.key = None
+
+    def release(self) -> None:
+        self._release_map()
+        for resource in reversed(self._objects):
+            resource.release()
+        self._objects.clear()
+
+    def write_activations(self, activations: np.ndarray) -> None:
+        self.staging[:self.n] = activations
+        self.activations.write(self.staging)
+
+    def _rebuild(self, key: tuple, width: int, height: int) -> None:
+        """Rasterise the index map for the geometry ``key`` describes (uniforms are already set)."""
+        if self.map_texture is None or self.map_texture.size != (width, height):
+            self._release_map()
+            self.map_texture = self.ctx.texture((width, height), 1, dtype="u4")
+            self.map_texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
+            self.map_depth = self.ctx.depth_renderbuffer((width, height))
+            self.map_framebuffer = self.ctx.framebuffer([self.map_texture], self.map_depth)
+        self.map_framebuffer.use()
+        self.map_framebuffer.viewport = (0, 0, width, height)
+        self.map_framebuffer.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        self.ctx.disable(moderngl.BLEND)
+        self.ctx.enable(moderngl.DEPTH_TEST)
+        self.ctx.depth_func = "<"
+        self.map_vao.render(moderngl.TRIANGLE_STRIP, vertices=4, instances=self.n)
+        self.ctx.disable(moderngl.DEPTH_TEST)
+        self.key = key
+        logger.debug("rebuilt the %dx%d index map of %d neurons", width, height, self.n)
+
+    def draw(self, framebuffer: moderngl.Framebuffer, key: tuple) -> None:
+        """Draw the neurons onto ``framebuffer``; leaves additive blending enabled."""
+        width, height = framebuffer.size
+        if key != self.key:
+            self._rebuild(key, width, height)
+        self.ctx.disable(moderngl.BLEND)
+        self.color_framebuffer.use()
+        self.color_framebuffer.viewport = (0, 0, *self.colors.size)
+        self.activations.use(_UNIT_ACTIVATIONS)
+        self.layers.use(_UNIT_LAYERS)
+        self.color_vao.render(moderngl.TRIANGLES, vertices=3)
+        framebuffer.use()
+        framebuffer.viewport = (0, 0, width, height)
+        self.ctx.enable(moderngl.BLEND)
+        self.map_texture.use(_UNIT_INDEX_MAP)
+        self.colors.use(_UNIT_NEURON_COLORS)
+        self.resolve_vao.render(moderngl.TRIANGLES, vertices=3)
+
+
 class Scene:
     """Neurons (instanced discs or index map) and edges of one network on a moderngl context."""
 
@@ -266,8 +377,7 @@ class Scene:
         self.show_edges = self._edge_vao is not None
 
         self._defines = defines
-        self._index_resources: dict | None = None
-        self._index_key: tuple | None = None
+        self._index_map: _IndexMap | None = None
         self._previous_key: tuple | None = None
         self._previous_mode: str | None = None
         self._positions_version = 0
@@ -281,14 +391,12 @@ class Scene:
 
     def _programs(self) -> list[moderngl.Program]:
         programs = [self._neuron_program, self._edge_program]
-        if self._index_resources is not None:
-            programs += [self._index_resources["map_program"], self._index_resources["resolve_program"]]
+        if self._index_map is not None:
+            programs += self._index_map.programs
         return [p for p in programs if p is not None]
 
     def _configure_samplers(self, program: moderngl.Program) -> None:
-        for name, unit in (("u_colormap", _UNIT_COLORMAP), ("u_layer_range", _UNIT_RANGE),
-                           ("u_layer_color", _UNIT_LAYER_COLOR), ("u_index_map", _UNIT_INDEX_MAP),
-                           ("u_activations", _UNIT_ACTIVATIONS)):
+        for name, unit in _SAMPLER_UNITS:
             _set_uniform(program, name, unit)
         _set_uniform(program, "u_min_size", self.min_size)
 
@@ -296,7 +404,9 @@ class Scene:
         """Free every GL object this scene created; calling it again does nothing."""
         if self._released:
             return
-        self._release_index_map()
+        if self._index_map is not None:
+            self._index_map.release()
+            self._index_map = None
         for resource in reversed(self._resources):
             resource.release()
         self._resources.clear()
@@ -363,7 +473,7 @@ class Scene:
             chosen, reason = "instanced", "hardware rasteriser"
         elif self.n_neurons < self.indexmap_min_neurons:
             chosen, reason = "instanced", f"{self.n_neurons} < {self.indexmap_min_neurons} neurons"
-        elif key in (self._previous_key, self._index_key):
+        elif key == self._previous_key or (self._index_map is not None and key == self._index_map.key):
             chosen, reason = "indexmap", "software rasteriser and the geometry is unchanged"
         else:
             chosen, reason = "instanced", "software rasteriser and the geometry is changing"
@@ -393,8 +503,10 @@ class Scene:
         self.ctx.blend_equation = moderngl.FUNC_ADD
         key = (self._positions_version, projection.tobytes(), width, height, radius_px)
         mode = self._choose_mode(key)
-        if mode == "indexmap":
-            self._index_map_resources(width, height)
+        if mode == "indexmap" and self._index_map is None:
+            self._index_map = _IndexMap(self.ctx, self._quad, self._position_buffer, self._layer_index,
+                                        self._defines)
+            self._dirty["activation_texture"] = True
         self._upload("range", lambda: self._range_texture.write(self._range.table()))
         self._colormap.use(_UNIT_COLORMAP)
         self._range_texture.use(_UNIT_RANGE)
@@ -406,9 +518,12 @@ class Scene:
             _set_uniform(program, "u_viewport", (float(width), float(height)))
             _set_uniform(program, "u_radius_px", radius_px)
             _set_uniform(program, "u_min_radius_px", self.min_point_px)
+            _set_uniform(program, "u_extent_px", max(radius_px, self.min_point_px) + 1.0)
 
         if mode == "indexmap":
-            self._draw_index_map(framebuffer, key, projection, radius_px)
+            self._upload("positions", lambda: self._write_buffer(self._position_buffer, self._positions))
+            self._upload("activation_texture", lambda: self._index_map.write_activations(self._activations))
+            self._index_map.draw(framebuffer, key)
         else:
             self._upload_buffers()
             self._neuron_vao.render(moderngl.TRIANGLE_STRIP, vertices=4, instances=self.n_neurons)
@@ -418,99 +533,6 @@ class Scene:
             self._edge_program["u_edge_floor"].value = self.edge_floor
             self._edge_program["u_edge_color"].value = self.edge_color
             self._edge_vao.render(moderngl.LINES)
-
-    # ---- index-map path --------------------------------------------------------------------------
-    def _index_map_resources(self, width: int, height: int) -> dict:
-        """Programs, activation texture and the (width, height) index framebuffer, created lazily."""
-        resources = self._index_resources
-        if resources is None:
-            if self.n_neurons > MAX_INDEXMAP_NEURONS:
-                raise ValueError(f"mode 'indexmap' supports at most {MAX_INDEXMAP_NEURONS} neurons, "
-                                 f"got {self.n_neurons}")
-            map_program = load_program(self.ctx, "index_map.glsl")
-            resolve_program = load_program(self.ctx, "index_resolve.glsl", self._defines)
-            columns = min(self.n_neurons, ACTIVATION_TEXTURE_WIDTH)
-            rows = -(-self.n_neurons // columns)
-            activations = self.ctx.texture((columns, rows), 1, dtype="f4")
-            activations.filter = (moderngl.NEAREST, moderngl.NEAREST)
-            resources = self._index_resources = {
-                "map_program": map_program,
-                "resolve_program": resolve_program,
-                "map_vao": self.ctx.vertex_array(map_program, [
-                    (self._quad, "2f", "in_corner"),
-                    (self._position_buffer, "2f/i", "in_position"),
-                    (self._layer_buffer, "1i/i", "in_layer"),
-                ]),
-                "resolve_vao": self.ctx.vertex_array(resolve_program, []),
-                "activations": activations,
-                "staging": np.zeros(columns * rows, dtype=np.float32),
-                "framebuffer": None,
-            }
-            for program in (map_program, resolve_program):
-                self._configure_samplers(program)
-            self._dirty["activation_texture"] = True
-        framebuffer = resources["framebuffer"]
-        if framebuffer is None or framebuffer.size != (width, height):
-            if framebuffer is not None:
-                self._release_index_framebuffer()
-            texture = self.ctx.texture((width, height), 4, dtype="u4")
-            texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
-            depth = self.ctx.depth_renderbuffer((width, height))
-            resources["framebuffer"] = self.ctx.framebuffer([texture], depth)
-            resources["map_texture"], resources["map_depth"] = texture, depth
-            self._index_key = None
-        return resources
-
-    def _draw_index_map(self, framebuffer: moderngl.Framebuffer, key: tuple, projection: np.ndarray,
-                        radius_px: float) -> None:
-        width, height = framebuffer.size
-        resources = self._index_map_resources(width, height)
-        if key != self._index_key:
-            self._upload("positions", lambda: self._write_buffer(self._position_buffer, self._positions))
-            extent = max(radius_px, self.min_point_px) + 1.0
-            map_program = resources["map_program"]
-            _set_uniform(map_program, "u_extent_px", extent)
-            for name, value in (("u_projection", projection.tobytes()), ("u_viewport", (float(width), float(height)))):
-                _set_uniform(map_program, name, value)
-            index_framebuffer = resources["framebuffer"]
-            index_framebuffer.use()
-            index_framebuffer.viewport = (0, 0, width, height)
-            index_framebuffer.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
-            self.ctx.disable(moderngl.BLEND)
-            self.ctx.enable(moderngl.DEPTH_TEST)
-            self.ctx.depth_func = "<"
-            resources["map_vao"].render(moderngl.TRIANGLE_STRIP, vertices=4, instances=self.n_neurons)
-            self.ctx.disable(moderngl.DEPTH_TEST)
-            self.ctx.enable(moderngl.BLEND)
-            framebuffer.use()
-            self._index_key = key
-            logger.debug("rebuilt the %dx%d index map of %d neurons", width, height, self.n_neurons)
-
-        def write_activations() -> None:
-            staging = resources["staging"]
-            staging[:self.n_neurons] = self._activations
-            resources["activations"].write(staging)
-
-        self._upload("activation_texture", write_activations)
-        resources["map_texture"].use(_UNIT_INDEX_MAP)
-        resources["activations"].use(_UNIT_ACTIVATIONS)
-        resources["resolve_vao"].render(moderngl.TRIANGLES, vertices=3)
-
-    def _release_index_framebuffer(self) -> None:
-        resources = self._index_resources
-        for name in ("framebuffer", "map_texture", "map_depth"):
-            if resources.get(name) is not None:
-                resources[name].release()
-                resources[name] = None
-
-    def _release_index_map(self) -> None:
-        if self._index_resources is None:
-            return
-        self._release_index_framebuffer()
-        for name in ("map_vao", "resolve_vao", "activations", "map_program", "resolve_program"):
-            self._index_resources[name].release()
-        self._index_resources = None
-        self._index_key = None
 
     # ---- convenience -----------------------------------------------------------------------------
     def fitted_camera(self, aspect: float = 1.0, margin: float = 0.05) -> Camera:

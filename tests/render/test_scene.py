@@ -183,10 +183,10 @@ def test_instanced_and_indexmap_modes_agree(ctx):
 def test_indexmap_follows_activation_updates_without_rebuilding(ctx):
     with grid_scene(ctx, "indexmap") as scene:
         scene.snapshot(96, 96, CAMERA)
-        key = scene._index_key
+        key = scene._index_map.key
         scene.update(activations=np.zeros(scene.n_neurons, dtype=np.float32))
         dark = scene.snapshot(96, 96, CAMERA)
-        assert scene._index_key == key
+        assert scene._index_map.key == key
     assert not lit(dark).any()
 
 
@@ -297,7 +297,7 @@ def test_malformed_shader_files_are_rejected(ctx, tmp_path):
         load_program(ctx, "missing.glsl", root=tmp_path)
 
 
-@pytest.mark.parametrize("name", ["neurons.glsl", "edges.glsl", "index_map.glsl", "index_resolve.glsl"])
+@pytest.mark.parametrize("name", ["neurons.glsl", "edges.glsl", "index_map.glsl", "neuron_colors.glsl", "index_resolve.glsl"])
 @pytest.mark.parametrize("layer_colors", [0, 1])
 def test_packaged_programs_compile(ctx, name, layer_colors):
-    load_program(ctx, name, {"LAYER_COLORS": layer_colors}).release()
+    load_program(ctx, name, {"LAYER_COLORS": layer_colors, "NEURON_TEXTURE_SHIFT": 12}).release()
