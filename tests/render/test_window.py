@@ -143,3 +143,43 @@ def test_view_command_without_display_says_what_to_do(monkeypatch, capsys, tmp_p
     monkeypatch.setattr(sys, "platform", "linux")
     assert main(["view", str(tmp_path / "layout.npz")]) == 1
     assert "immersions render" in capsys.readouterr().err
+
+
+class FakeStream:
+    """Stands in for sounddevice.OutputStream: the test pulls blocks as the device would."""
+
+    def __init__(self, samplerate, channels, dtype, callback):
+        self.channels, self.callback, self.active, self.latency = channels, callback, False, 0.01
+
+    def start(self):
+        self.active = True
+
+    def stop(self):
+        self.active = False
+
+    def close(self):
+        self.active = False
+
+    def pull(self, frames):
+        out = np.empty((frames, self.channels), np.float32)
+        self.callback(out, frames, None, None)
+        return out
+
+
+def test_audio_clock_follows_samples_played(monkeypatch):
+    import types
+
+    from immersions.render.window import AudioClock
+
+    monkeypatch.setitem(sys.modules, "sounddevice", types.SimpleNamespace(OutputStream=FakeStream))
+    track = np.arange(1000, dtype=np.float32)
+    clock = open_clock(track, 1000)
+    assert isinstance(clock, AudioClock) and not clock.paused
+    block = clock._stream.pull(600)
+    np.testing.assert_array_equal(block[:, 0], track[:600])
+    block = clock._stream.pull(600)
+    np.testing.assert_array_equal(block[:, 0], np.r_[track[600:], track[:200]])
+    assert clock.time() == pytest.approx(1.2 - 0.01)
+    clock.toggle()
+    assert clock.paused
+    clock.close()
