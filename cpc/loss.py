@@ -7,7 +7,7 @@ last encoding ``c_n`` has seen. Scores are dot products ``s(n; m, l) = z_{m,l}^T
 - ``"cpc"``: ``-log exp s(n; n, k) / sum_m exp s(n; m, k)``: the true future against the futures at
   the same step of every batch item ``m`` (the denominator runs over targets, as published).
 - ``"sat"``: ``-log exp s(n; n, k) / sum_{m, l} exp s(n; m, l)``: against every batch item and every
-  step ``l``.
+  step ``l``. All K positives of a context share one softmax, so this loss cannot go below log K.
 
 The returned loss is the published sum divided by the number of terms (contexts x batch x steps), so
 its scale does not depend on batch size. Accuracy, for both variants, is the fraction of terms whose
