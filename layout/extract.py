@@ -166,11 +166,11 @@ def _tuple_parent(node: fx.Node) -> fx.Node | None:
 class _Propagation:
     """Walks the traced graph once, giving every node its neuron space and its connectivity from taps."""
 
-    def __init__(self, traced: Traced, taps: Sequence[str], *, include_input: bool, keep_axis: int,
-                 keep_length: bool):
+    def __init__(self, traced: Traced, taps: Sequence[str], *, keep_axis: int, keep_length: bool,
+                 connect: bool = True):
         self.traced = traced
         self.taps = set(taps)
-        self.include_input = include_input
+        self.connect = connect
         self.convention = lambda shape: conventional_space(shape, keep_axis=keep_axis, keep_length=keep_length)
         self.spaces: dict[fx.Node, Space | None] = {}
         self.relations: dict[fx.Node, dict[str, Relation]] = {}
@@ -192,11 +192,12 @@ class _Propagation:
         name = self.traced.names[node]
         space = self.convention(node.meta["shape"]) if node.meta.get("is_tensor") else None
         self.spaces[node] = space
-        if self.include_input:
+        if name in self.taps:
             if space is None:
                 raise ValueError(f"input {name!r} of shape {node.meta.get('shape')} has no neuron layout")
             self.layers.append((name, space))
-            self.relations[node] = {name: identity(space.channels, space.size)}
+            if self.connect:
+                self.relations[node] = {name: identity(space.channels, space.size)}
 
     def _call(self, node: fx.Node, source: fx.Node) -> OpCall:
         shapes, spaces, carries = [], [], []
@@ -246,7 +247,7 @@ class _Propagation:
                                  "(ranks 2, 3 and 4 have one)")
             self.layers.append((name, space))
             self.pairs.extend((src, name, rel) for src, rel in incoming.items() if rel)
-            incoming = {name: identity(space.channels, space.size)}
+            incoming = {name: identity(space.channels, space.size)} if self.connect else {}
         self.relations[node] = {src: rel for src, rel in incoming.items() if rel}
 
     def _apply(self, node: fx.Node, call: OpCall, rule) -> OpMap | None:
@@ -291,7 +292,9 @@ def extract(model: nn.Module, example_input: torch.Tensor | Sequence[torch.Tenso
         raise ValueError(f"keep_axis must be 2 (height) or 3 (width) of (B, C, H, W) maps, got {keep_axis!r}")
     traced = trace(model, example_input, leaf_modules=leaf_modules)
     taps = _resolve_taps(traced, layers)
-    walk = _Propagation(traced, taps, include_input=include_input, keep_axis=keep_axis, keep_length=keep_length)
+    if include_input:
+        taps = [name for node, name in traced.names.items() if node.op == "placeholder"] + taps
+    walk = _Propagation(traced, taps, keep_axis=keep_axis, keep_length=keep_length)
     walk.run()
     if not walk.layers:
         raise ValueError("the model has no taps: it has no nonlinearity modules or functions; pick layers=... "
@@ -300,6 +303,14 @@ def extract(model: nn.Module, example_input: torch.Tensor | Sequence[torch.Tenso
     graph = build_graph(table, walk.pairs, max_edges=max_edges)
     logger.info("extracted %d layers, %d neurons, %d edges", len(table), graph.n_vertices, graph.n_edges)
     return graph
+
+
+def tap_spaces(traced: Traced, taps: Sequence[str], *, keep_axis: int = 2,
+               keep_length: bool = False) -> list[tuple[str, Space]]:
+    """Neuron space of each tap (in execution order), without computing connectivity."""
+    walk = _Propagation(traced, taps, keep_axis=keep_axis, keep_length=keep_length, connect=False)
+    walk.run()
+    return walk.layers
 
 
 def _resolve_taps(traced: Traced, layers: Sequence[str] | None) -> list[str]:
