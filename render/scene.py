@@ -12,8 +12,9 @@ it: each layer keeps a range ``(low, high)`` in a tiny ``(layers, 1)`` texture a
 ``v = clamp((a - low) / (high - low), 0, 1)``.
   - ``"layer"``: running range per layer (the min/max of every activation seen since construction or
     ``reset_range()``, always including 0 so that a zero activation stays dark). Deep layers with small
-    activations are therefore as visible as the first ones. Cost per update: one ``np.minimum.reduceat``
-    and one ``np.maximum.reduceat`` over N values (plus one gather when vertices are not sorted by layer).
+    activations are therefore as visible as the first ones. Cost per update: one ``np.fmin.reduceat``
+    and one ``np.fmax.reduceat`` over N values, NaN ignored (plus one gather when vertices are not
+    sorted by layer).
   - ``"global"``: the same running range shared by all layers.
   - ``"fixed"``: ``value_range`` for every layer; no per-frame work.
 A neuron at ``v`` emits ``colour(v) * v`` (colormap, or its layer's colour) with radius growing from
@@ -98,14 +99,14 @@ class _ActivationRange:
         if self.normalize == "fixed":
             return
         if self.normalize == "global":
-            self.low[:] = min(self.low[0], float(activations.min()))
-            self.high[:] = max(self.high[0], float(activations.max()))
+            self.low[:] = np.fmin(self.low[0], np.nanmin(activations))
+            self.high[:] = np.fmax(self.high[0], np.nanmax(activations))
             return
         values = activations if self._order is None else activations[self._order]
-        low = np.minimum.reduceat(values, self._starts)
-        high = np.maximum.reduceat(values, self._starts)
-        self.low[self._present] = np.minimum(self.low[self._present], low)
-        self.high[self._present] = np.maximum(self.high[self._present], high)
+        low = np.fmin.reduceat(values, self._starts)  # fmin/fmax skip NaN activations
+        high = np.fmax.reduceat(values, self._starts)
+        self.low[self._present] = np.fmin(self.low[self._present], low)
+        self.high[self._present] = np.fmax(self.high[self._present], high)
 
     def table(self) -> np.ndarray:
         """``(layers, 2)`` float32 of ``(low, 1 / (high - low))``; a flat range maps everything to 0."""
@@ -395,7 +396,7 @@ class Scene:
             programs += self._index_map.programs
         return [p for p in programs if p is not None]
 
-    def _configure_samplers(self, program: moderngl.Program) -> None:
+    def _set_shared_uniforms(self, program: moderngl.Program) -> None:
         for name, unit in _SAMPLER_UNITS:
             _set_uniform(program, name, unit)
         _set_uniform(program, "u_min_size", self.min_size)
@@ -513,7 +514,7 @@ class Scene:
         if self._layer_color_texture is not None:
             self._layer_color_texture.use(_UNIT_LAYER_COLOR)
         for program in self._programs():
-            self._configure_samplers(program)
+            self._set_shared_uniforms(program)
             _set_uniform(program, "u_projection", projection.tobytes())
             _set_uniform(program, "u_viewport", (float(width), float(height)))
             _set_uniform(program, "u_radius_px", radius_px)
