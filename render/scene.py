@@ -272,8 +272,10 @@ class _IndexMap:
         self.key = key
         logger.debug("rebuilt the %dx%d index map of %d neurons", width, height, self.n)
 
-    def draw(self, framebuffer: moderngl.Framebuffer, key: tuple) -> None:
-        """Draw the neurons onto ``framebuffer``; leaves additive blending enabled."""
+    def draw(self, framebuffer: moderngl.Framebuffer, key: tuple, background: tuple | None) -> None:
+        """Draw the neurons onto ``framebuffer``: replacing its content with ``background`` plus the
+        neurons (cheaper than clearing and blending), or adding to it when ``background`` is None.
+        Leaves additive blending enabled."""
         width, height = framebuffer.size
         if key != self.key:
             self._rebuild(key, width, height)
@@ -285,10 +287,15 @@ class _IndexMap:
         self.color_vao.render(moderngl.TRIANGLES, vertices=3)
         framebuffer.use()
         framebuffer.viewport = (0, 0, width, height)
-        self.ctx.enable(moderngl.BLEND)
+        if background is not None:
+            self.resolve_program["u_base"].value = (*background, 1.0)
+        else:
+            self.resolve_program["u_base"].value = (0.0, 0.0, 0.0, 0.0)
+            self.ctx.enable(moderngl.BLEND)
         self.map_texture.use(_UNIT_INDEX_MAP)
         self.colors.use(_UNIT_NEURON_COLORS)
         self.resolve_vao.render(moderngl.TRIANGLES, vertices=3)
+        self.ctx.enable(moderngl.BLEND)
 
 
 class Scene:
@@ -496,8 +503,6 @@ class Scene:
         radius_px = self.point_size * height / camera.height
         framebuffer.use()
         framebuffer.viewport = (0, 0, width, height)
-        if clear:
-            framebuffer.clear(*self.background, 1.0)
         self.ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         self.ctx.enable(moderngl.BLEND)
         self.ctx.blend_func = moderngl.ONE, moderngl.ONE
@@ -524,8 +529,10 @@ class Scene:
         if mode == "indexmap":
             self._upload("positions", lambda: self._write_buffer(self._position_buffer, self._positions))
             self._upload("activation_texture", lambda: self._index_map.write_activations(self._activations))
-            self._index_map.draw(framebuffer, key)
+            self._index_map.draw(framebuffer, key, self.background if clear else None)
         else:
+            if clear:
+                framebuffer.clear(*self.background, 1.0)
             self._upload_buffers()
             self._neuron_vao.render(moderngl.TRIANGLE_STRIP, vertices=4, instances=self.n_neurons)
         if self.show_edges and self._edge_vao is not None:

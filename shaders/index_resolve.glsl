@@ -1,6 +1,8 @@
 #version 330
 // Index-map render mode: one full-screen pass that looks up each pixel's neuron and that neuron's
 // colour, so a frame costs O(pixels) whatever the number of neurons (two texture fetches per pixel).
+// Every pixel is written: u_base plus the neuron's light. u_base is the background when the pass
+// replaces the framebuffer (blending off, no clear needed), zero when it is added to it.
 #include "neuron_common.glsl"
 #include "fullscreen.glsl"
 
@@ -17,22 +19,21 @@ uniform sampler2D u_neuron_colors;  // see neuron_colors.glsl, (1 << NEURON_TEXT
 uniform float u_extent_px;
 uniform float u_radius_px;
 uniform float u_min_radius_px;
+uniform vec4 u_base;
 out vec4 f_color;
 
 void main() {
     uint entry = texelFetch(u_index_map, ivec2(gl_FragCoord.xy), 0).r;
     if (entry == 0u) {
-        discard;
+        f_color = u_base;
+        return;
     }
     int neuron = int(entry >> 8) - 1;
     float distance_px = float(entry & 255u) / 255.0 * u_extent_px;
     ivec2 texel = ivec2(neuron & ((1 << NEURON_TEXTURE_SHIFT) - 1), neuron >> NEURON_TEXTURE_SHIFT);
     vec4 neuron_texel = texelFetch(u_neuron_colors, texel, 0);
     float coverage = disc_coverage(distance_px, neuron_radius_px(neuron_texel.a, u_radius_px, u_min_radius_px));
-    if (coverage <= 0.0) {
-        discard;
-    }
-    f_color = vec4(neuron_texel.rgb * coverage, coverage);
+    f_color = u_base + vec4(neuron_texel.rgb * coverage, coverage);
 }
 
 #endif

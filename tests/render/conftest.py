@@ -21,3 +21,21 @@ def ctx(gl_context):
     assert gl_context.error == "GL_NO_ERROR"
     yield gl_context
     assert gl_context.error == "GL_NO_ERROR"
+
+
+@pytest.fixture
+def make_framebuffer(ctx):
+    """Factory of RGBA8 framebuffers released after the test. The default framebuffer is bound before
+    releasing them: moderngl rebinds its last bound framebuffer when creating another one, which fails
+    once that one has been deleted."""
+    created = []
+
+    def make(width: int, height: int):
+        framebuffer = ctx.simple_framebuffer((width, height))
+        created.append(framebuffer)
+        return framebuffer
+
+    yield make
+    ctx.detect_framebuffer(0).use()
+    for framebuffer in created:
+        framebuffer.release()

@@ -190,16 +190,31 @@ def test_indexmap_follows_activation_updates_without_rebuilding(ctx):
     assert not lit(dark).any()
 
 
-def test_auto_mode_uses_the_index_map_once_the_geometry_is_still(ctx, caplog):
-    framebuffer = ctx.simple_framebuffer((48, 48))
-    try:
-        with grid_scene(ctx, "auto", indexmap_min_neurons=10) as scene, caplog.at_level(logging.INFO):
-            modes = []
-            for camera in (CAMERA, CAMERA, Camera(height=1.2), Camera(height=1.2)):
-                scene.draw(framebuffer, camera)
-                modes.append(scene.last_mode)
-    finally:
-        framebuffer.release()
+@pytest.mark.parametrize("mode", ["instanced", "indexmap"])
+def test_background_colour_and_drawing_over_existing_content(ctx, make_framebuffer, mode):
+    framebuffer = make_framebuffer(SIZE, SIZE)
+    with Scene(ctx, np.array([[0.0, 0.0]], dtype=np.float32), point_size=0.1, normalize="fixed",
+               colormap="gray", background=(0.2, 0.0, 0.0), mode=mode) as scene:
+        scene.update(activations=np.ones(1, dtype=np.float32))
+        scene.draw(framebuffer, CAMERA)
+        replaced = np.frombuffer(framebuffer.read(), np.uint8).reshape(SIZE, SIZE, 3)
+        framebuffer.clear(0.0, 0.0, 0.4, 1.0)
+        scene.draw(framebuffer, CAMERA, clear=False)
+        added = np.frombuffer(framebuffer.read(), np.uint8).reshape(SIZE, SIZE, 3)
+    np.testing.assert_allclose(replaced[0, 0], (51, 0, 0), atol=1)
+    np.testing.assert_allclose(replaced[32, 32], (255, 255, 255), atol=1)
+    np.testing.assert_allclose(added[0, 0], (0, 0, 102), atol=1)
+    np.testing.assert_allclose(added[32, 32], (255, 255, 255), atol=1)
+    assert 102 < added[32, 32 + 6, 2] and added[32, 32 + 6, 0] < 255  # the rim adds to the blue
+
+
+def test_auto_mode_uses_the_index_map_once_the_geometry_is_still(ctx, make_framebuffer, caplog):
+    framebuffer = make_framebuffer(48, 48)
+    with grid_scene(ctx, "auto", indexmap_min_neurons=10) as scene, caplog.at_level(logging.INFO):
+        modes = []
+        for camera in (CAMERA, CAMERA, Camera(height=1.2), Camera(height=1.2)):
+            scene.draw(framebuffer, camera)
+            modes.append(scene.last_mode)
     assert modes == ["instanced", "indexmap", "instanced", "indexmap"]
     assert "render mode indexmap" in caplog.text
 
@@ -221,7 +236,7 @@ def test_snapshot_default_camera_shows_every_neuron(ctx):
         assert lit(image).sum() > 30 and not lit(border[None]).any()
 
 
-def test_invalid_arguments_name_the_argument(ctx):
+def test_invalid_arguments_name_the_argument(ctx, make_framebuffer):
     positions = np.zeros((3, 2), dtype=np.float32)
     with pytest.raises(ValueError, match="positions must have shape"):
         Scene(ctx, np.zeros((3, 3), dtype=np.float32))
@@ -235,7 +250,7 @@ def test_invalid_arguments_name_the_argument(ctx):
         with pytest.raises(ValueError, match=r"activations must have shape \(3,\)"):
             scene.update(activations=np.zeros(4))
         with pytest.raises(TypeError, match="camera must be a Camera"):
-            scene.draw(ctx.simple_framebuffer((4, 4)), "camera")
+            scene.draw(make_framebuffer(4, 4), "camera")
 
 
 def test_release_is_idempotent_and_draw_after_release_fails(ctx):
