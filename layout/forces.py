@@ -1,0 +1,179 @@
+"""The seed's force model: spring attraction along edges, power-law repulsion between charges, centering.
+
+For vertex ``i`` at ``p_i`` with charge ``q_i``:
+
+- attraction from each edge ``(i, j)`` of weight ``w_ij``: ``a_ij = w_ij (p_j - p_i)`` (edges are undirected);
+- repulsion from every other vertex: ``r_ij = q_i q_j (p_i - p_j) / |p_i - p_j|^(k+1)`` (softened);
+- centering: ``c_i = -l p_i``;
+
+and ``f_i = c_i + sum_j (r_ij + a_ij)``, each term scaled by its ``ForceParams`` factor. ``energy`` is the
+potential whose negative gradient is exactly this force, so tests can check one against the other.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+
+from .backends import DEFAULT_SOFTENING, Repulsion
+from .graph import NeuronGraph
+
+
+@dataclass(frozen=True)
+class ForceParams:
+    """Force constants and the integration schedule; immutable so a ``Layout`` can carry its own copy.
+
+    ``centering`` is the factor ``l`` on the coarsest level; it is multiplied by ``centering_growth`` for
+    every finer level. The Verlet step starts at ``time_step`` and adapts between ``time_step / 100`` and
+    ``max_time_step``: it grows by ``step_growth`` while the squared force falls and shrinks by
+    ``step_shrink`` when it rises; no vertex moves more than ``max_displacement`` mean edge lengths per
+    iteration, and ``damping`` is the fraction of velocity kept per iteration. ``max_iter``/``min_iter`` and ``tolerance`` bound the iterations of every level:
+    a level stops once the mean displacement per iteration falls below ``tolerance`` times the mean edge
+    length, checked every ``check_every`` iterations (the only host synchronisation).
+    """
+
+    k: float = 2.0
+    centering: float = 0.01
+    centering_growth: float = 1.0
+    attraction: float = 1.0
+    repulsion: float = 1.0
+    theta: float = 0.8
+    time_step: float = 0.5
+    max_time_step: float = 2.0
+    damping: float = 0.6
+    max_displacement: float = 1.0
+    step_growth: float = 1.1
+    step_shrink: float = 0.7
+    max_iter: int = 300
+    min_iter: int = 20
+    tolerance: float = 2e-3
+    check_every: int = 10
+    softening: float = DEFAULT_SOFTENING
+
+    def __post_init__(self) -> None:
+        positive = ("k", "attraction", "time_step", "max_time_step", "max_displacement", "step_growth",
+                    "tolerance")
+        for name in positive:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"ForceParams.{name} must be a finite number > 0, got {value!r}")
+        for name in ("centering", "repulsion", "theta", "softening"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"ForceParams.{name} must be a finite number >= 0, got {value!r}")
+        if not 0 <= self.damping < 1:
+            raise ValueError(f"ForceParams.damping must lie in [0, 1), got {self.damping!r}")
+        if not 0 < self.step_shrink < 1:
+            raise ValueError(f"ForceParams.step_shrink must lie in (0, 1), got {self.step_shrink!r}")
+        if self.centering_growth <= 0:
+            raise ValueError(f"ForceParams.centering_growth must be > 0, got {self.centering_growth!r}")
+        for name in ("max_iter", "min_iter", "check_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (1 if name == "check_every" else 0):
+                raise ValueError(f"ForceParams.{name} must be a non-negative integer (check_every >= 1), "
+                                 f"got {value!r}")
+
+    def centering_at(self, depth: int) -> float:
+        """Centering factor ``l`` on the level ``depth`` steps finer than the coarsest one."""
+        return self.centering * self.centering_growth ** depth
+
+    def to_json(self) -> str:
+        """The parameters as a JSON object (what ``Layout`` files store)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ForceParams":
+        """Parameters from ``to_json`` output; unknown keys are an error naming them."""
+        values = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown ForceParams fields {unknown}; known fields are {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class EdgeTensors:
+    """A graph's edges on a device: endpoint lists, and the symmetric weighted adjacency as a sparse CSR
+    matrix with its row sums (the weighted degree), so the attraction is one sparse product."""
+
+    src: torch.Tensor
+    dst: torch.Tensor
+    weight: torch.Tensor
+    adjacency: torch.Tensor
+    degree: torch.Tensor
+
+    @classmethod
+    def from_graph(cls, graph: NeuronGraph, device: torch.device | str = "cpu",
+                   dtype: torch.dtype = torch.float32) -> "EdgeTensors":
+        """Copy ``graph.edges`` and ``graph.weights`` to ``device``."""
+        n = graph.n_vertices
+        edges = np.ascontiguousarray(graph.edges, dtype=np.int64)
+        src, dst = edges[:, 0], edges[:, 1]
+        rows, cols = np.concatenate([src, dst]), np.concatenate([dst, src])
+        both = np.concatenate([graph.weights, graph.weights]).astype(np.float64)
+        order = np.lexsort((cols, rows))
+        indptr = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+        with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
+            warnings.simplefilter("ignore", UserWarning)
+            adjacency = torch.sparse_csr_tensor(torch.as_tensor(indptr), torch.as_tensor(cols[order]),
+                                                torch.as_tensor(both[order], dtype=dtype), (n, n),
+                                                check_invariants=False).to(device)
+        degree = torch.as_tensor(np.bincount(rows, weights=both, minlength=n), dtype=dtype, device=device)
+        return cls(torch.as_tensor(src, device=device), torch.as_tensor(dst, device=device),
+                   torch.as_tensor(graph.weights, dtype=dtype, device=device), adjacency, degree)
+
+
+def attraction(pos: torch.Tensor, edges: EdgeTensors) -> torch.Tensor:
+    """Spring force ``sum_j w_ij (p_j - p_i) = (A p)_i - deg_i p_i`` on every vertex, shape of ``pos``."""
+    b, n, d = pos.shape
+    stacked = pos.permute(1, 0, 2).reshape(n, b * d)
+    pulled = (edges.adjacency.to(pos.dtype) @ stacked).reshape(n, b, d).permute(1, 0, 2)
+    return pulled - edges.degree.to(pos.dtype)[None, :, None] * pos
+
+
+def total_force(pos: torch.Tensor, charge: torch.Tensor, edges: EdgeTensors, params: ForceParams,
+                repulsion: Repulsion, centering: float) -> torch.Tensor:
+    """``f = -l p + repulsion_scale * r + attraction_scale * a`` for positions ``(B, N, D)``."""
+    force = attraction(pos, edges)
+    if params.attraction != 1.0:
+        force = force * params.attraction
+    if params.repulsion > 0 and pos.shape[1] > 1:
+        rep = repulsion(pos, charge, params.k, params.theta, softening=params.softening)
+        force = force + params.repulsion * rep
+    if centering > 0:
+        force = force - centering * pos
+    return force
+
+
+def pair_potential(dist2: torch.Tensor, k: float, softening: float) -> torch.Tensor:
+    """Potential ``phi`` with ``-grad phi`` equal to the softened repulsion of two unit charges."""
+    s2 = dist2 + softening * softening
+    if abs(k - 1.0) < 1e-12:
+        return -0.5 * torch.log(s2)
+    return s2.pow(-(k - 1) / 2) / (k - 1)
+
+
+def energy(pos: torch.Tensor, charge: torch.Tensor, edges: EdgeTensors, params: ForceParams,
+           centering: float) -> torch.Tensor:
+    """Exact potential energy per batch entry, shape ``(B,)``; O(N^2), for tests and small graphs.
+
+    ``E = a/2 sum_edges w |p_i - p_j|^2 + r sum_{i<j} q_i q_j phi(|p_i - p_j|) + l/2 sum_i |p_i|^2``.
+    """
+    if pos.ndim != 3 or charge.shape != pos.shape[:2]:
+        raise ValueError(f"pos must be (B, N, D) and charge (B, N); got {tuple(pos.shape)} and "
+                         f"{tuple(charge.shape)}")
+    spring = pos[:, edges.dst] - pos[:, edges.src]
+    e_attr = 0.5 * params.attraction * (spring.square().sum(-1) * edges.weight.to(pos.dtype)).sum(-1)
+    diff = pos[:, :, None, :] - pos[:, None, :, :]
+    phi = pair_potential(diff.square().sum(-1), params.k, params.softening)
+    qq = charge[:, :, None] * charge[:, None, :]
+    off_diagonal = ~torch.eye(pos.shape[1], dtype=torch.bool, device=pos.device)
+    e_rep = 0.5 * params.repulsion * (qq * phi * off_diagonal).sum((-1, -2))
+    e_center = 0.5 * centering * pos.square().sum((-1, -2))
+    return e_attr + e_rep + e_center

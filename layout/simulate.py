@@ -1,0 +1,215 @@
+"""Multilevel force layout: solve the coarsest graph from seeded random positions, then prolong and refine.
+
+``ForceLayout(params).fit(graph)`` returns a ``Layout``; ``Layout.optimize`` continues it. Callbacks are
+plain callables ``cb(iteration, energy, layout) -> bool`` where ``energy`` is the mean squared force (the
+residual the optimiser drives to zero; exact energies are O(N^2), see ``forces.energy``) and ``layout`` is a
+``Layout`` of the full graph (on a coarse level every vertex sits at its ancestor's position). A truthy
+return raises ``OptimizationInterrupt`` carrying that layout.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .backends import Repulsion, get_backend
+from .forces import EdgeTensors, ForceParams, attraction
+from .graph import NeuronGraph
+from .hierarchy import Hierarchy, build_hierarchy
+from .layout import Callback, Layout
+from .verlet import (LevelSystem, VerletState, as_callbacks, integrate, length_scale, run_callbacks,
+                     show_progress)
+
+logger = logging.getLogger(__name__)
+
+
+class ForceLayout:
+    """Configured force-layout solver (openTSNE-style): parameters here, the graph in ``fit``.
+
+    ``backend`` is a repulsion name (``"auto"``, ``"exact"``, ``"bh_numba"``, ``"bh_torch"``) or callable;
+    ``device`` defaults to CPU; ``seed`` fixes the initial positions and the prolongation jitter, so a fit
+    is reproducible on one device. The hierarchy is coarsened down to ``min_vertices``; children start at
+    their parent plus Gaussian jitter of ``jitter`` mean edge lengths.
+    """
+
+    def __init__(self, params: ForceParams | None = None, *, backend: str | Repulsion = "auto",
+                 device: str | torch.device | None = None, seed: int = 0, dims: int = 2,
+                 min_vertices: int = 4, jitter: float = 0.1, smoothing: int = 2,
+                 progress: bool | None = None) -> None:
+        if params is not None and not isinstance(params, ForceParams):
+            raise TypeError(f"params must be a ForceParams, got {type(params).__name__}")
+        if dims not in (2, 3):
+            raise ValueError(f"dims must be 2 or 3, got {dims!r}")
+        if not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an integer, got {seed!r}")
+        if not np.isfinite(jitter) or jitter < 0:
+            raise ValueError(f"jitter must be finite and >= 0, got {jitter!r}")
+        self.params = params or ForceParams()
+        self.device = str(torch.device(device or "cpu"))
+        self.backend = backend
+        self.repulsion = get_backend(backend, self.device)
+        self.seed = int(seed)
+        self.dims = dims
+        self.min_vertices = min_vertices
+        self.jitter = float(jitter)
+        self.smoothing = int(smoothing)
+        self.progress = progress
+
+    def fit(self, graph: NeuronGraph, *, charges: np.ndarray | None = None, init: np.ndarray | None = None,
+            pinned: np.ndarray | None = None, callbacks: Callback | Sequence[Callback] | None = None,
+            callbacks_every: int = 10) -> Layout:
+        """Lay out ``graph``; ``charges`` ``(N,)`` or ``(S, N)`` (default 1) gives ``S`` layouts in one batch.
+
+        Without ``init`` the multilevel schedule runs from random positions; with ``init`` ``(N, D)`` or
+        ``(S, N, D)`` the finest level is optimised from it directly. ``pinned`` (boolean mask or vertex
+        indices, needs ``init``) keeps vertices at their initial positions.
+        """
+        if not isinstance(graph, NeuronGraph):
+            raise TypeError(f"graph must be a NeuronGraph, got {type(graph).__name__}")
+        n = graph.n_vertices
+        if n == 0:
+            raise ValueError("graph has no vertices; nothing to lay out")
+        if callbacks_every < 1:
+            raise ValueError(f"callbacks_every must be >= 1, got {callbacks_every}")
+        charge = _charges(charges, n)
+        mask = _pinned_mask(pinned, n)
+        if mask.any() and init is None:
+            raise ValueError("pinned vertices need init positions to be pinned at; pass init=(N, D) positions")
+        cbs = as_callbacks(callbacks)
+        if init is not None:
+            return self._refine(graph, charge, _init(init, charge.shape[0], n, self.dims), mask, cbs,
+                                callbacks_every)
+        return self._multilevel(graph, charge, cbs, callbacks_every)
+
+    def _layout(self, graph: NeuronGraph, charge: np.ndarray, state: VerletState, pinned: np.ndarray,
+                iteration: int) -> Layout:
+        """Wrap a finest-level state as a ``Layout`` (host copies)."""
+        return Layout(state.pos.cpu().numpy(), graph, self.params, self.seed, charge.copy(),
+                      state.vel.cpu().numpy(), state.step.cpu().numpy(), pinned.copy(), iteration,
+                      self.backend, self.device)
+
+    def _refine(self, graph: NeuronGraph, charge: np.ndarray, init: np.ndarray, pinned: np.ndarray,
+                cbs: list[Callback], callbacks_every: int) -> Layout:
+        """Optimise the finest level from given positions."""
+        system = LevelSystem.build(graph, charge, pinned, self.params, self.params.centering, self.repulsion,
+                                   self.device)
+        state = VerletState.start(system, torch.as_tensor(init, device=self.device))
+
+        def on_callback(it: int, st: VerletState) -> None:
+            run_callbacks(cbs, it, float(st.residual.mean()), self._layout(graph, charge, st, pinned, it))
+
+        state, done = integrate(system, state, self.params.max_iter, min_iter=self.params.min_iter,
+                                on_callback=on_callback if cbs else None, callback_every=callbacks_every,
+                                progress=show_progress(self.progress, graph.n_vertices))
+        return self._layout(graph, charge, state, pinned, done)
+
+    def _multilevel(self, graph: NeuronGraph, charge: np.ndarray, cbs: list[Callback],
+                    callbacks_every: int) -> Layout:
+        """Coarsest level from seeded random positions, then prolong and refine level by level."""
+        p = self.params
+        hierarchy = build_hierarchy(graph, min_vertices=self.min_vertices)
+        charges = [charge]
+        for level in range(hierarchy.n_levels - 1):
+            charges.append(hierarchy.coarsen(charges[-1], level).astype(np.float32))
+        ancestors = _ancestors(hierarchy)
+        coarsest = hierarchy.n_levels - 1
+        pos = _random_positions(hierarchy.levels[coarsest].n_vertices, charge.shape[0], self.dims, self.seed)
+        no_pins = np.zeros(graph.n_vertices, bool)
+        total, state = 0, None
+        progress = show_progress(self.progress, graph.n_vertices)
+        for level in range(coarsest, -1, -1):
+            level_graph = hierarchy.levels[level]
+            if level < coarsest:
+                coarse = torch.as_tensor(pos, device=self.device)
+                spacing = length_scale(coarse, system.edges).cpu().numpy()
+                pos = hierarchy.prolong(pos, level, jitter=float(self.jitter * spacing.mean()),
+                                        seed=self.seed + level)
+            system = LevelSystem.build(level_graph, charges[level], np.zeros(level_graph.n_vertices, bool), p,
+                                       p.centering / p.centering_growth ** level, self.repulsion, self.device)
+            start = torch.as_tensor(pos, dtype=torch.float32, device=self.device)
+            if level < coarsest:
+                start = smooth(start, system.edges, self.smoothing)
+            state = VerletState.start(system, start)
+
+            def on_callback(it: int, st: VerletState, level: int = level, offset: int = total) -> None:
+                full = st.pos[:, torch.as_tensor(ancestors[level], device=st.pos.device)]
+                view = VerletState(full, torch.zeros_like(full), full, st.step, st.residual, st.active)
+                run_callbacks(cbs, offset + it, float(st.residual.mean()),
+                              self._layout(graph, charge, view, no_pins, offset + it))
+
+            state, done = integrate(system, state, p.max_iter, min_iter=p.min_iter,
+                                    on_callback=on_callback if cbs else None, callback_every=callbacks_every,
+                                    progress=progress, description=f"layout level {level}")
+            total += done
+            pos = state.pos.cpu().numpy()
+            logger.debug("level %d: %d vertices, %d iterations", level, level_graph.n_vertices, done)
+        return self._layout(graph, charge, state, no_pins, total)
+
+
+def smooth(pos: torch.Tensor, edges: EdgeTensors, steps: int) -> torch.Tensor:
+    """Jacobi smoothing ``p <- (p + A p) / (1 + deg)``: moves prolonged children toward the side of their
+    parent where their neighbours are, so siblings start in the right order instead of a random one."""
+    if not edges.src.numel():
+        return pos
+    for _ in range(steps):
+        pos = (pos + attraction(pos, edges) + edges.degree[None, :, None] * pos) / (1 + edges.degree)[None, :, None]
+    return pos
+
+
+def _ancestors(hierarchy: Hierarchy) -> list[np.ndarray]:
+    """For every level, the index of each finest vertex's ancestor on that level."""
+    index = [np.arange(hierarchy.levels[0].n_vertices)]
+    for parent in hierarchy.parents:
+        index.append(parent[index[-1]])
+    return index
+
+
+def _random_positions(n: int, batch: int, dims: int, seed: int) -> np.ndarray:
+    """Seeded uniform positions in a cube of side ``sqrt(n)`` (unit spacing), the same for every batch entry."""
+    rng = np.random.default_rng(seed)
+    pos = (rng.random((n, dims)) - 0.5) * max(np.sqrt(n), 1.0)
+    return np.broadcast_to(pos.astype(np.float32), (batch, n, dims)).copy()
+
+
+def _charges(charges: np.ndarray | None, n: int) -> np.ndarray:
+    """Charges as ``(S, N)`` float32; default one snapshot of unit charges."""
+    if charges is None:
+        return np.ones((1, n), np.float32)
+    q = np.asarray(charges, np.float32)
+    q = q[None] if q.ndim == 1 else q
+    if q.ndim != 2 or q.shape[1] != n:
+        raise ValueError(f"charges must have shape ({n},) or (S, {n}), got {np.shape(charges)}")
+    if not np.isfinite(q).all() or (q < 0).any():
+        raise ValueError("charges must be finite and >= 0")
+    return q
+
+
+def _init(init: np.ndarray, batch: int, n: int, dims: int) -> np.ndarray:
+    """Initial positions as ``(S, N, D)`` float32."""
+    pos = np.asarray(init, np.float32)
+    pos = np.broadcast_to(pos, (batch, *pos.shape)) if pos.ndim == 2 else pos
+    if pos.shape != (batch, n, dims):
+        raise ValueError(f"init must have shape ({n}, {dims}) or ({batch}, {n}, {dims}), got {np.shape(init)}")
+    if not np.isfinite(pos).all():
+        raise ValueError("init positions must be finite")
+    return pos.copy()
+
+
+def _pinned_mask(pinned: np.ndarray | None, n: int) -> np.ndarray:
+    """A boolean ``(N,)`` mask from a mask or from vertex indices."""
+    if pinned is None:
+        return np.zeros(n, bool)
+    pinned = np.asarray(pinned)
+    if pinned.dtype == np.bool_:
+        if pinned.shape != (n,):
+            raise ValueError(f"pinned mask must have shape ({n},), got {pinned.shape}")
+        return pinned.copy()
+    if not np.issubdtype(pinned.dtype, np.integer):
+        raise TypeError(f"pinned must be a boolean mask or integer vertex indices, got dtype {pinned.dtype}")
+    if pinned.size and (pinned.min() < 0 or pinned.max() >= n):
+        raise ValueError(f"pinned indices must lie in [0, {n}), got [{pinned.min()}, {pinned.max()}]")
+    mask = np.zeros(n, bool)
+    mask[pinned.ravel()] = True
+    return mask
