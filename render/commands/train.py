@@ -1,0 +1,51 @@
+"""``immersions train DATA OUT_DIR``: self-supervised CPC training (one process, or many under torchrun)."""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import fields
+
+from immersions.cpc.train import AMP_MODES, TrainConfig, train
+
+_HELP = {
+    "steps": "optimiser steps in total",
+    "batch_size": "clips per step and rank",
+    "lr": "peak learning rate (AdamW)",
+    "warmup_steps": "linear warm-up steps before the cosine decay",
+    "grad_clip": "gradient norm clip",
+    "n_context": "contexts per clip (sets the clip length)",
+    "checkpoint_every": "steps between validation + last/best checkpoints",
+    "cache_dir": "folder for decoded .npy audio (default: decode into memory)",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` command; every TrainConfig field is an option."""
+    parser = subparsers.add_parser(
+        "train", help="train a CPC model on an audio folder or manifest",
+        description="Train a CPC model. Distributed: torchrun --nproc_per_node N -m immersions.render.cli train ...")
+    parser.add_argument("data", help="audio folder, manifest .csv/.json, or a corpus folder with manifest.csv")
+    parser.add_argument("out_dir", help="folder for last.pt, best.pt and metrics.jsonl")
+    parser.add_argument("--model", default="lean",
+                        help="config name (seed, lean) or a JSON file of CPCConfig fields over 'base'")
+    parser.add_argument("--no-resume", dest="resume", action="store_false",
+                        help="start afresh even when OUT_DIR/last.pt exists")
+    for spec in fields(TrainConfig):
+        if spec.name in ("data", "out_dir"):
+            continue
+        flag = "--" + spec.name.replace("_", "-")
+        kind = str if spec.name in ("cache_dir", "variant", "amp") else type(spec.default)
+        choices = AMP_MODES if spec.name == "amp" else ("cpc", "sat") if spec.name == "variant" else None
+        parser.add_argument(flag, type=kind, default=spec.default, choices=choices,
+                            help=f"{_HELP.get(spec.name, spec.name.replace('_', ' '))} (default: %(default)s)")
+    parser.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Run training and print where the checkpoint went."""
+    values = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig)}
+    result = train(TrainConfig(**values), args.model, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"step {result.step}: loss {result.last_loss:.4f}, accuracy {result.last_accuracy:.3f}, "
+              f"best validation loss {result.best_validation_loss:.4f}; checkpoint {result.checkpoint}")
+    return 0

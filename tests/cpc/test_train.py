@@ -1,0 +1,130 @@
+"""CPC training: the loss falls on learnable data, resuming is exact, two gloo ranks stay identical."""
+import json
+import socket
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torch.multiprocessing as mp
+
+from immersions.cpc.checkpoint import load_checkpoint, model_from_checkpoint
+from immersions.cpc.train import TrainConfig, learning_rate, train
+from immersions.render.cli import main
+
+TINY = {"base": "lean", "name": "tiny", "sample_rate": 8000, "hop": 32, "n_bins": 24, "fmin": 100.0,
+        "bins_per_octave": 12, "prediction_steps": 2, "prediction_gap": 1,
+        "encoder": [{"channels": 4, "conv1": [3, 3], "pool": 2, "conv2": [1, 3]},
+                    {"channels": 8, "conv1": [3, 3], "pool": 1, "conv2": [1, 3]}],
+        "ar": [{"channels": 8, "kernel": 3, "pool": 1}, {"channels": 8, "kernel": 1, "pool": 2}]}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread; several oversubscribe a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """Eight files of tones gliding slowly, each in its own register: the future is predictable."""
+    root = tmp_path_factory.mktemp("tiny")
+    rate, seconds = 8000, 1.5
+    t = np.arange(int(rate * seconds)) / rate
+    for index in range(8):
+        base = 200.0 * 2 ** (index / 4)
+        phase = 2 * np.pi * np.cumsum(base * (1 + 0.2 * np.sin(2 * np.pi * 0.7 * t))) / rate
+        sf.write(root / f"tone{index}.wav", (0.5 * np.sin(phase)).astype(np.float32), rate)
+    config_path = root / "tiny.json"
+    config_path.write_text(json.dumps(TINY))
+    return root, config_path
+
+
+def _config(data, out_dir, **overrides) -> TrainConfig:
+    values = dict(data=str(data), out_dir=str(out_dir), steps=6, batch_size=6, lr=3e-3, warmup_steps=2,
+                  n_context=4, checkpoint_every=3, validation_clips=6, seed=0)
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_learning_rate_warms_up_then_decays():
+    config = TrainConfig(data="x", out_dir="y", steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    rates = [learning_rate(s, config) for s in range(100)]
+    assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)
+    assert all(a <= b for a, b in zip(rates[:10], rates[1:10]))
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert rates[-1] == pytest.approx(0.1, abs=0.01)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="amp"):
+        TrainConfig(data="x", out_dir="y", amp="fp8")
+    with pytest.raises(ValueError, match="steps"):
+        TrainConfig(data="x", out_dir="y", steps=0)
+
+
+def test_loss_decreases_on_learnable_data(tiny_data, tmp_path):
+    data, model_config = tiny_data
+    result = train(_config(data, tmp_path, steps=40, checkpoint_every=40, warmup_steps=5), model_config)
+    losses = [h["loss"] for h in result.history]
+    assert len(losses) == 40
+    assert np.mean(losses[-8:]) < 0.8 * np.mean(losses[:8])
+    assert (tmp_path / "last.pt").is_file() and (tmp_path / "best.pt").is_file()
+    reloaded = model_from_checkpoint(tmp_path / "last.pt")
+    for name, tensor in result.model.state_dict().items():
+        torch.testing.assert_close(reloaded.state_dict()[name], tensor)
+
+
+def test_resume_continues_exactly(tiny_data, tmp_path):
+    data, model_config = tiny_data
+    straight = train(_config(data, tmp_path / "straight"), model_config)
+    first = train(_config(data, tmp_path / "resumed"), model_config, stop_after=3)
+    assert first.step == 3 and load_checkpoint(tmp_path / "resumed" / "last.pt")["step"] == 3
+    resumed = train(_config(data, tmp_path / "resumed"), model_config)
+    assert resumed.step == 6 and len(resumed.history) == 3
+    for name, tensor in straight.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[name], tensor)
+    assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in straight.history[3:]])
+
+
+def _rank(rank: int, world_size: int, port: int, data: str, model_config: str, out_dir: str) -> None:
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    result = train(_config(data, out_dir, steps=4, checkpoint_every=2, batch_size=4), model_config)
+    torch.save(result.model.state_dict(), f"{out_dir}/rank{rank}.pt")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_gloo_ranks_end_identical(tiny_data, tmp_path):
+    data, model_config = tiny_data
+    mp.spawn(_rank, args=(2, _free_port(), str(data), str(model_config), str(tmp_path)), nprocs=2, join=True)
+    states = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    for name, tensor in states[0].items():
+        torch.testing.assert_close(states[1][name], tensor, rtol=0, atol=0)
+    checkpoint = load_checkpoint(tmp_path / "last.pt")
+    assert checkpoint["step"] == 4
+    for name, tensor in states[0].items():
+        torch.testing.assert_close(checkpoint["model"][name], tensor)
+    initial = model_from_checkpoint(tmp_path / "last.pt")   # trained: differs from a fresh model of the seed
+    torch.manual_seed(0)
+    fresh = type(initial)(initial.config)
+    assert not torch.equal(fresh.encoder.blocks[0].conv1.weight, initial.encoder.blocks[0].conv1.weight)
+
+
+def test_cli_trains_and_reports(tiny_data, tmp_path, capsys):
+    data, model_config = tiny_data
+    status = main(["train", str(data), str(tmp_path), "--model", str(model_config), "--steps", "2",
+                   "--batch-size", "4", "--n-context", "4", "--validation-clips", "4", "--warmup-steps", "1"])
+    assert status == 0
+    assert "step 2" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 2
