@@ -38,22 +38,29 @@ def synthetic_network(n: int, layers: int, seed: int) -> tuple[np.ndarray, np.nd
     return positions.astype(np.float32), layer_index
 
 
-def timed_frames(frame: Callable[[int], None], warmup: int, repeats: int) -> list[float]:
-    """Seconds per call of ``frame(i)`` for ``repeats`` calls after ``warmup`` unmeasured ones."""
+def timed_frames(frame: Callable[[int], None], warmup: int, repeats: int,
+                 per_call: int = 1) -> tuple[list[float], list[float]]:
+    """Wall-clock and process CPU seconds per frame of ``repeats`` calls of ``frame(i)`` (each drawing
+    ``per_call`` frames) after ``warmup`` unmeasured ones. CPU time counts every thread of the process,
+    llvmpipe's rasteriser threads included, so it is a load-independent measure of the work on a
+    shared machine."""
     for i in range(warmup):
         frame(i)
-    times = []
+    wall, cpu = [], []
     for i in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         frame(warmup + i)
-        times.append(time.perf_counter() - start)
-    return times
+        wall.append((time.perf_counter() - start) / per_call)
+        cpu.append((time.process_time() - start_cpu) / per_call)
+    return wall, cpu
 
 
-def row(name: str, times: list[float], **extra) -> dict:
-    median = statistics.median(times)
-    return {"name": name, **extra, "median_s": median, "min_s": min(times), "times_s": times,
-            "frames_per_s": 1.0 / median}
+def row(name: str, timings: tuple[list[float], list[float]], **extra) -> dict:
+    wall, cpu = timings
+    median = statistics.median(wall)
+    return {"name": name, **extra, "median_s": median, "min_s": min(wall), "times_s": wall,
+            "frames_per_s": 1.0 / median, "cpu_median_s": statistics.median(cpu),
+            "frames_per_cpu_s": 1.0 / max(statistics.median(cpu), 1e-9)}
 
 
 def bench_mode(offscreen: Offscreen, positions: np.ndarray, layer_index: np.ndarray, activations: np.ndarray,
@@ -83,8 +90,8 @@ def bench_mode(offscreen: Offscreen, positions: np.ndarray, layer_index: np.ndar
             for _ in offscreen.frames(scene, cameras()):
                 pass
 
-        times = timed_frames(draw_and_read, 1, max(1, args.repeats // 2))
-        rows.append(row("draw+readback", [t / args.readback_frames for t in times], **common))
+        rows.append(row("draw+readback", timed_frames(draw_and_read, 1, max(1, args.repeats // 2),
+                                                      per_call=args.readback_frames), **common))
         if mode == "indexmap":
             moved = [positions + np.float32(1e-4 * (k + 1)) for k in range(2)]
 
@@ -125,6 +132,11 @@ def bench_matplotlib(positions: np.ndarray, activations: np.ndarray, args: argpa
                 mode="matplotlib", matplotlib=matplotlib.__version__)]
 
 
+def describe(entry: dict) -> str:
+    return (f"{entry['neurons']:>8} {entry['mode']:<10} {entry['name']:<48} {entry['frames_per_s']:8.2f} frames/s"
+            f"  ({entry['cpu_median_s'] * 1e3:7.1f} ms CPU per frame)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -155,12 +167,11 @@ def main() -> None:
             activations = rng.random((args.activation_frames, n), dtype=np.float32)
             for mode in args.modes:
                 rows.extend(bench_mode(offscreen, positions, layer_index, activations, mode, args))
-                print(*(f"{r['neurons']:>8} {r['mode']:<10} {r['name']:<48} {r['frames_per_s']:8.2f} frames/s"
-                        for r in rows[-(3 if mode == 'indexmap' else 2):]), sep="\n", flush=True)
+                print(*map(describe, rows[-(3 if mode == "indexmap" else 2):]), sep="\n", flush=True)
             if n <= args.peer_max_neurons:
                 rows.extend(bench_matplotlib(positions, activations, args))
                 if rows[-1]["mode"] == "matplotlib":
-                    print(f"{n:>8} {'peer':<10} {rows[-1]['name']:<48} {rows[-1]['frames_per_s']:8.2f} frames/s")
+                    print(describe(rows[-1]), flush=True)
 
     import moderngl
     import torch

@@ -33,10 +33,12 @@ Render paths (``mode``):
   - ``"indexmap"``: once per layout/camera/viewport, rasterise which neuron covers each pixel (its
     index and quantised distance to the centre, nearest centre winning) into an R32UI texture. Every
     frame then uploads the raw activations into a texture, runs one O(N) pass that writes each
-    neuron's colour and normalised activation into an RGBA8 texture, and one full-screen pass that
-    reads two texels per pixel: O(pixels) plus one fragment per neuron per frame, with no triangles. Overlapping discs show the
-    nearest neuron instead of adding up, and a neuron's colour is quantised to 8 bits before the
-    anti-aliasing weight is applied, so the two paths agree up to those details.
+    neuron's colour and normalised activation into an RGBA8 texture, and one pass over the
+    framebuffer's 16x16-pixel tiles that contain a neuron (listed with numpy when the map is rebuilt)
+    that reads two texels per pixel: O(pixels) plus one fragment per neuron per frame, no per-neuron
+    triangles. Overlapping discs show the nearest neuron instead of adding up, and a neuron's colour
+    is quantised to 8 bits before the anti-aliasing weight is applied, so the two paths agree up to
+    those details.
   - ``"auto"``: on a software rasteriser (llvmpipe, softpipe, swrast) with at least
     ``indexmap_min_neurons`` neurons, use the index map whenever the geometry (positions, camera,
     viewport) is the same as in the previous frame, and the instanced path while it changes; otherwise
@@ -61,6 +63,7 @@ NORMALIZATIONS: tuple[str, ...] = ("layer", "global", "fixed")
 SOFTWARE_RENDERERS: tuple[str, ...] = ("llvmpipe", "softpipe", "swrast")
 NEURON_TEXTURE_SHIFT = 12  # per-neuron textures are 1 << 12 = 4096 texels wide (shift, not division, in GLSL)
 MAX_INDEXMAP_NEURONS = 2**24 - 2  # index + 1 must fit in 24 bits of the map
+TILE_PX = 16  # the index-map resolve pass skips empty tiles of this many pixels square
 
 (_UNIT_COLORMAP, _UNIT_RANGE, _UNIT_LAYER_COLOR, _UNIT_INDEX_MAP, _UNIT_ACTIVATIONS, _UNIT_LAYERS,
  _UNIT_NEURON_COLORS) = range(7)
@@ -189,13 +192,41 @@ def _live_framebuffer(ctx: moderngl.Context) -> moderngl.Framebuffer:
     return bound
 
 
+def occupied_tiles(positions: np.ndarray, projection: np.ndarray, size: tuple[int, int], extent_px: float,
+                   tile_px: int = TILE_PX) -> np.ndarray:
+    """``(K, 2)`` int32 (column, row) of the ``tile_px`` tiles of a ``size`` framebuffer (rows from the
+    bottom, as ``gl_FragCoord``) that a disc of ``extent_px`` around any projected position can touch.
+
+    O(N + tiles): mark each centre's tile in a grid with a margin of ``r = ceil(extent / tile)`` tiles,
+    then dilate by ``r`` with a summed-area table.
+    """
+    width, height = size
+    columns, rows = -(-width // tile_px), -(-height // tile_px)
+    margin = int(np.ceil((extent_px + 1.0) / tile_px))  # one pixel of slack for float32 rasterisation
+    matrix = projection.astype(np.float64)
+    ndc = positions.astype(np.float64) @ matrix[:2, :2] + matrix[3, :2]  # pyrr row-vector convention
+    cells = np.floor((ndc + 1.0) * 0.5 * (width, height) / tile_px).astype(np.int64) + margin
+    grid_shape = (rows + 2 * margin, columns + 2 * margin)
+    inside = np.all((cells >= 0) & (cells < (grid_shape[1], grid_shape[0])), axis=1)
+    grid = np.zeros(grid_shape, dtype=np.int32)
+    grid[cells[inside, 1], cells[inside, 0]] = 1
+    table = np.zeros((grid_shape[0] + 1, grid_shape[1] + 1), dtype=np.int64)
+    table[1:, 1:] = grid.cumsum(axis=0).cumsum(axis=1)
+    span = 2 * margin + 1
+    window = (table[span:span + rows, span:span + columns] - table[:rows, span:span + columns]
+              - table[span:span + rows, :columns] + table[:rows, :columns])
+    tile_rows, tile_columns = np.nonzero(window)
+    return np.stack([tile_columns, tile_rows], axis=1).astype(np.int32)
+
+
 class _IndexMap:
     """GL objects and passes of the index-map path (see the module docstring), for one scene.
 
     Per frame: upload raw activations (N floats) into a texture, one O(N) pass writing every neuron's
-    colour and normalised activation into an RGBA8 texture, one O(pixels) full-screen pass reading two
-    texels per pixel. The index map itself (R32UI: neuron index and quantised distance to its centre)
-    is rebuilt only when ``key`` (positions, camera, viewport) changes.
+    colour and normalised activation into an RGBA8 texture, one O(pixels) pass over the occupied tiles
+    reading two texels per pixel. The index map itself (R32UI: neuron index and quantised distance to
+    its centre) and the list of occupied tiles are rebuilt only when ``key`` (positions, camera,
+    viewport) changes.
     """
 
     def __init__(self, ctx: moderngl.Context, quad: moderngl.Buffer, positions: moderngl.Buffer,
@@ -224,8 +255,10 @@ class _IndexMap:
         self.map_vao = own(ctx.vertex_array(self.map_program, [
             (quad, "2f", "in_corner"), (positions, "2f/i", "in_position")]))
         self.color_vao = own(ctx.vertex_array(self.color_program, []))
-        self.resolve_vao = own(ctx.vertex_array(self.resolve_program, []))
+        self.quad = quad
         self.map_framebuffer = self.map_texture = self.map_depth = None
+        self.tiles = self.resolve_vao = None
+        self.n_tiles = 0
         self.key: tuple | None = None
 
     def _own(self, resource):
@@ -237,10 +270,10 @@ class _IndexMap:
         return self.map_program, self.color_program, self.resolve_program
 
     def _release_map(self) -> None:
-        for resource in (self.map_framebuffer, self.map_texture, self.map_depth):
+        for resource in (self.resolve_vao, self.tiles, self.map_framebuffer, self.map_texture, self.map_depth):
             if resource is not None:
                 resource.release()
-        self.map_framebuffer = self.map_texture = self.map_depth = None
+        self.map_framebuffer = self.map_texture = self.map_depth = self.tiles = self.resolve_vao = None
         self.key = None
 
     def release(self) -> None:
@@ -253,14 +286,24 @@ class _IndexMap:
         self.staging[:self.n] = activations
         self.activations.write(self.staging)
 
-    def _rebuild(self, key: tuple, width: int, height: int) -> None:
-        """Rasterise the index map for the geometry ``key`` describes (uniforms are already set)."""
+    def _rebuild(self, key: tuple, width: int, height: int, positions: np.ndarray, projection: np.ndarray,
+                 extent_px: float) -> None:
+        """Rasterise the index map and list the occupied tiles for the geometry ``key`` describes
+        (uniforms are already set)."""
         if self.map_texture is None or self.map_texture.size != (width, height):
             self._release_map()
             self.map_texture = self.ctx.texture((width, height), 1, dtype="u4")
             self.map_texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
             self.map_depth = self.ctx.depth_renderbuffer((width, height))
             self.map_framebuffer = self.ctx.framebuffer([self.map_texture], self.map_depth)
+            all_tiles = -(-width // TILE_PX) * -(-height // TILE_PX)
+            self.tiles = self.ctx.buffer(reserve=all_tiles * 8)
+            self.resolve_vao = self.ctx.vertex_array(self.resolve_program, [
+                (self.quad, "2f", "in_corner"), (self.tiles, "2i/i", "in_tile")])
+        tiles = occupied_tiles(positions, projection, (width, height), extent_px)
+        self.tiles.orphan()
+        self.tiles.write(tiles)
+        self.n_tiles = len(tiles)
         self.map_framebuffer.use()
         self.map_framebuffer.viewport = (0, 0, width, height)
         self.map_framebuffer.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
@@ -270,15 +313,16 @@ class _IndexMap:
         self.map_vao.render(moderngl.TRIANGLE_STRIP, vertices=4, instances=self.n)
         self.ctx.disable(moderngl.DEPTH_TEST)
         self.key = key
-        logger.debug("rebuilt the %dx%d index map of %d neurons", width, height, self.n)
+        logger.debug("rebuilt the %dx%d index map of %d neurons, %d occupied tiles",
+                     width, height, self.n, self.n_tiles)
 
-    def draw(self, framebuffer: moderngl.Framebuffer, key: tuple, background: tuple | None) -> None:
+    def draw(self, framebuffer: moderngl.Framebuffer, key: tuple, positions: np.ndarray,
+             projection: np.ndarray, extent_px: float, background: tuple | None) -> None:
         """Draw the neurons onto ``framebuffer``: replacing its content with ``background`` plus the
-        neurons (cheaper than clearing and blending), or adding to it when ``background`` is None.
-        Leaves additive blending enabled."""
+        neurons, or adding to it when ``background`` is None. Leaves additive blending enabled."""
         width, height = framebuffer.size
         if key != self.key:
-            self._rebuild(key, width, height)
+            self._rebuild(key, width, height, positions, projection, extent_px)
         self.ctx.disable(moderngl.BLEND)
         self.color_framebuffer.use()
         self.color_framebuffer.viewport = (0, 0, *self.colors.size)
@@ -288,13 +332,15 @@ class _IndexMap:
         framebuffer.use()
         framebuffer.viewport = (0, 0, width, height)
         if background is not None:
+            framebuffer.clear(*background, 1.0)
             self.resolve_program["u_base"].value = (*background, 1.0)
         else:
             self.resolve_program["u_base"].value = (0.0, 0.0, 0.0, 0.0)
             self.ctx.enable(moderngl.BLEND)
+        _set_uniform(self.resolve_program, "u_tile_px", float(TILE_PX))
         self.map_texture.use(_UNIT_INDEX_MAP)
         self.colors.use(_UNIT_NEURON_COLORS)
-        self.resolve_vao.render(moderngl.TRIANGLES, vertices=3)
+        self.resolve_vao.render(moderngl.TRIANGLE_STRIP, vertices=4, instances=self.n_tiles)
         self.ctx.enable(moderngl.BLEND)
 
 
@@ -501,6 +547,7 @@ class Scene:
         width, height = framebuffer.size
         projection = camera.matrix(aspect=width / height, flip_y=flip_y)
         radius_px = self.point_size * height / camera.height
+        extent_px = max(radius_px, self.min_point_px) + 1.0  # largest disc plus its anti-aliased rim
         framebuffer.use()
         framebuffer.viewport = (0, 0, width, height)
         self.ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
@@ -524,12 +571,13 @@ class Scene:
             _set_uniform(program, "u_viewport", (float(width), float(height)))
             _set_uniform(program, "u_radius_px", radius_px)
             _set_uniform(program, "u_min_radius_px", self.min_point_px)
-            _set_uniform(program, "u_extent_px", max(radius_px, self.min_point_px) + 1.0)
+            _set_uniform(program, "u_extent_px", extent_px)
 
         if mode == "indexmap":
             self._upload("positions", lambda: self._write_buffer(self._position_buffer, self._positions))
             self._upload("activation_texture", lambda: self._index_map.write_activations(self._activations))
-            self._index_map.draw(framebuffer, key, self.background if clear else None)
+            self._index_map.draw(framebuffer, key, self._positions, projection, extent_px,
+                                 self.background if clear else None)
         else:
             if clear:
                 framebuffer.clear(*self.background, 1.0)

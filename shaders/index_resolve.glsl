@@ -1,15 +1,22 @@
 #version 330
-// Index-map render mode: one full-screen pass that looks up each pixel's neuron and that neuron's
-// colour, so a frame costs O(pixels) whatever the number of neurons (two texture fetches per pixel).
-// Every pixel is written: u_base plus the neuron's light. u_base is the background when the pass
-// replaces the framebuffer (blending off, no clear needed), zero when it is added to it.
+// Index-map render mode: look up each pixel's neuron and that neuron's colour (two texture fetches),
+// so a frame costs O(pixels) whatever the number of neurons. Drawn as one quad per occupied
+// u_tile_px x u_tile_px tile of the framebuffer: tiles without any neuron are skipped.
+// Each pixel writes u_base plus the neuron's light: u_base is the background when the pass replaces
+// the framebuffer content (blending off), zero when it adds to it.
 #include "neuron_common.glsl"
-#include "fullscreen.glsl"
 
 #if defined VERTEX_SHADER
 
+in vec2 in_corner;   // static quad corner in [-1, 1]^2
+in ivec2 in_tile;    // per instance: tile column and row, from the bottom left
+
+uniform vec2 u_viewport;
+uniform float u_tile_px;
+
 void main() {
-    gl_Position = fullscreen_position(gl_VertexID);
+    vec2 pixel = (vec2(in_tile) + (in_corner + 1.0) * 0.5) * u_tile_px;
+    gl_Position = vec4(pixel / u_viewport * 2.0 - 1.0, 0.0, 1.0);
 }
 
 #elif defined FRAGMENT_SHADER

@@ -6,7 +6,7 @@ import pytest
 
 from immersions.render.camera import Camera
 from immersions.render.colormaps import COLORMAPS, colormap, layer_palette
-from immersions.render.scene import Scene
+from immersions.render.scene import TILE_PX, Scene, occupied_tiles
 from immersions.render.shaders import ShaderError, load_program, shader_source
 
 SIZE = 64
@@ -206,6 +206,27 @@ def test_background_colour_and_drawing_over_existing_content(ctx, make_framebuff
     np.testing.assert_allclose(added[0, 0], (0, 0, 102), atol=1)
     np.testing.assert_allclose(added[32, 32], (255, 255, 255), atol=1)
     assert 102 < added[32, 32 + 6, 2] and added[32, 32 + 6, 0] < 255  # the rim adds to the blue
+
+
+@pytest.mark.parametrize("point_size", [0.004, 0.05])
+def test_occupied_tiles_cover_every_pixel_of_the_index_map(ctx, point_size):
+    rng = np.random.default_rng(5)
+    positions = (rng.normal(size=(300, 2)) * 0.25).astype(np.float32)  # some fall outside the view
+    width, height = 100, 70  # not multiples of the tile size
+    camera = Camera(center=(0.1, -0.05), height=1.0)
+    with Scene(ctx, positions, point_size=point_size, mode="indexmap") as scene:
+        scene.snapshot(width, height, camera)
+        index_map = scene._index_map
+        covered = np.frombuffer(index_map.map_texture.read(), np.uint32).reshape(height, width) > 0
+        projection = camera.matrix(aspect=width / height, flip_y=True)
+        radius_px = point_size * height / camera.height
+        tiles = occupied_tiles(positions, projection, (width, height), max(radius_px, 1.0) + 1.0)
+        assert index_map.n_tiles == len(tiles)
+    tile_grid = np.zeros((-(-height // TILE_PX), -(-width // TILE_PX)), dtype=bool)
+    tile_grid[tiles[:, 1], tiles[:, 0]] = True
+    rows, cols = np.nonzero(covered)  # rows of the map count from the bottom, like the tiles
+    assert covered.any() and tile_grid[rows // TILE_PX, cols // TILE_PX].all()
+    assert not tile_grid.all()  # empty tiles are skipped
 
 
 def test_auto_mode_uses_the_index_map_once_the_geometry_is_still(ctx, make_framebuffer, caplog):
