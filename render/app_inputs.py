@@ -1,0 +1,65 @@
+"""What the application pipeline starts from: a CPC model (shipped, random or a checkpoint) and a mono clip."""
+from __future__ import annotations
+
+import logging
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+from scipy.signal import resample_poly
+
+from immersions.cpc.checkpoint import load_pretrained, model_from_checkpoint
+from immersions.cpc.config import CONFIGS
+from immersions.cpc.model import CPC
+
+logger = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+def load_model(spec: str | Path = "lean", *, seed: int = 0) -> CPC:
+    """The CPC model named by ``spec``, in eval mode.
+
+    A config name (``lean``, ``seed``) gives the shipped checkpoint of that name, or, when none is shipped,
+    a randomly initialised model (seeded by ``seed``) with a logged warning; anything else is a checkpoint
+    path written by ``immersions train``.
+    """
+    name = str(spec)
+    if name in CONFIGS:
+        try:
+            return load_pretrained(name).eval()
+        except FileNotFoundError as missing:
+            logger.warning("%s; using a randomly initialised %r model (seed %d) instead", missing, name, seed)
+            torch.manual_seed(seed)
+            return CPC(CONFIGS[name]).eval()
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(f"model {name!r} is neither a config name ({', '.join(sorted(CONFIGS))}) "
+                                f"nor an existing checkpoint file")
+    return model_from_checkpoint(path)
+
+
+def load_clip(path: str | Path, sample_rate: int, *, seconds: float | None = None) -> np.ndarray:
+    """A sound file as mono float32 at ``sample_rate`` (channels averaged, resampled), cut to ``seconds``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"audio file {str(path)!r} does not exist")
+    if seconds is not None and not (np.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"seconds must be a positive number, got {seconds!r}")
+    try:
+        with soundfile.SoundFile(path) as sound:
+            frames = sound.frames if seconds is None else min(sound.frames, int(np.ceil(seconds * sound.samplerate)))
+            data = sound.read(frames, dtype="float32", always_2d=True)
+            source_rate = sound.samplerate
+    except soundfile.LibsndfileError as exc:
+        raise ValueError(f"cannot read audio file {str(path)!r} ({exc}); use one of {AUDIO_SUFFIXES}") from exc
+    if len(data) == 0:
+        raise ValueError(f"audio file {str(path)!r} holds no samples")
+    mono = data.mean(axis=1)
+    if source_rate != sample_rate:
+        common = gcd(int(source_rate), int(sample_rate))
+        mono = resample_poly(mono, sample_rate // common, source_rate // common)
+        logger.info("resampled %s from %d Hz to %d Hz", path, source_rate, sample_rate)
+    return np.ascontiguousarray(mono, dtype=np.float32)

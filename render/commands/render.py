@@ -1,0 +1,89 @@
+"""``immersions render``: a video of a CPC model's neurons listening to a clip, with the clip as sound track."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from immersions.render.app import render_activation_video
+from immersions.render.app_inputs import load_clip, load_model
+from immersions.render.demo_audio import demo_clip
+
+DEFAULT_SIZE = "1280x720"
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` as two positive integers."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT in pixels, e.g. 1280x720; got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def positive_float(text: str) -> float:
+    """A positive finite number (seconds, frames per second)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def add_video_options(parser: argparse.ArgumentParser, *, out: str, seconds: float | None) -> None:
+    """Options shared by ``render`` and ``demo``: output, size, frame rate, clip length and seed."""
+    parser.add_argument("--out", type=Path, default=Path(out),
+                        help="video file to write; the layout goes next to it as .npz (default: %(default)s)")
+    parser.add_argument("--size", type=parse_size, default=parse_size(DEFAULT_SIZE), metavar="WxH",
+                        help=f"frame size in pixels (default: {DEFAULT_SIZE})")
+    parser.add_argument("--fps", type=positive_float, default=30.0, help="frames per second (default: %(default)s)")
+    parser.add_argument("--seconds", type=positive_float, default=seconds,
+                        help="length of the clip to render in seconds (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the layout, of the random model when none is shipped, of the demo music")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``render`` command."""
+    parser = subparsers.add_parser(
+        "render", help="render a video of a model's neurons listening to a clip",
+        description="Render an activation video with sound: the clip goes through the model, its neurons are laid "
+                    "out by a force layout charged with their activity and lit by their activations.")
+    parser.add_argument("--model", default="lean",
+                        help="lean, seed (shipped checkpoints; random when none is shipped) or a checkpoint .pt "
+                             "(default: %(default)s)")
+    parser.add_argument("--audio", type=Path, default=None,
+                        help="clip to render (.wav, .flac, .ogg); default: the built-in demo music")
+    parser.add_argument("--layout", type=Path, default=None,
+                        help="reuse a layout .npz written by an earlier render of the same model")
+    add_video_options(parser, out="immersions.mp4", seconds=None)
+    parser.set_defaults(func=run_render)
+
+
+def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *, still: bool) -> dict[str, Path]:
+    """Load the model and clip, render, and return the files written by kind (video, layout, still)."""
+    if args.layout is not None and not args.layout.is_file():
+        raise FileNotFoundError(f"layout file {str(args.layout)!r} does not exist")
+    model = load_model(model_spec, seed=args.seed)
+    sample_rate = model.config.sample_rate
+    if audio is None:
+        clip = demo_clip(args.seconds or 8.0, sample_rate=sample_rate, seed=args.seed)
+    else:
+        clip = load_clip(audio, sample_rate, seconds=args.seconds)
+    width, height = args.size
+    written = {"video": args.out}
+    if args.layout is None:
+        written["layout"] = args.out.with_suffix(".npz")
+    if still:
+        written["still"] = args.out.with_suffix(".png")
+    render_activation_video(model, clip, sample_rate, args.out, width=width, height=height, fps=args.fps,
+                            layout=args.layout, seed=args.seed, layout_path=written.get("layout"),
+                            still_path=written.get("still"))
+    return written
+
+
+def run_render(args: argparse.Namespace) -> int:
+    """Render and print what was written."""
+    for kind, path in render_with(args, args.model, args.audio, still=False).items():
+        print(f"{kind}: {path}")
+    return 0

@@ -1,0 +1,190 @@
+"""The application pipeline end to end on a tiny CPC model, its inputs, and the demo music."""
+from __future__ import annotations
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from immersions.cpc.config import ARBlockSpec, CPCConfig, EncoderBlockSpec
+from immersions.cpc.model import CPC
+from immersions.layout.forces import ForceParams
+from immersions.layout.io import load_layout
+from immersions.layout.layout import Layout
+from immersions.layout.synthetic import king_grid
+from immersions.render import app
+from immersions.render.app_inputs import load_clip, load_model
+from immersions.render.cli import main
+from immersions.render.demo_audio import demo_clip
+from immersions.render.offscreen import create_context
+from immersions.render.video import probe_video
+
+SAMPLE_RATE = 16000
+SIZE = (160, 120)
+FPS = 12
+BRIGHT, DARK = 0, 1  # channels of the last AR tap forced on and off
+
+
+def tiny_config() -> CPCConfig:
+    """Two encoder blocks (one time pool) and two AR blocks (one more pool): about 130 neurons."""
+    return CPCConfig(name="tiny", sample_rate=SAMPLE_RATE, hop=256, n_bins=24, fmin=500.0, bins_per_octave=12,
+                     encoder=(EncoderBlockSpec(4, (3, 3), 2, (1, 5)), EncoderBlockSpec(6, (1, 3), 1, (1, 3))),
+                     ar=(ARBlockSpec(8, 2), ARBlockSpec(8, 1, 2)), prediction_steps=2, prediction_gap=0)
+
+
+def tiny_model() -> CPC:
+    """A seeded tiny model whose last tap has one neuron always strongly on and one always off."""
+    torch.manual_seed(0)
+    model = CPC(tiny_config()).eval()
+    with torch.no_grad():
+        model.ar.blocks[-1].bn.bias[BRIGHT] = 50.0
+        model.ar.blocks[-1].bn.bias[DARK] = -50.0
+    return model
+
+
+@pytest.fixture(scope="module")
+def egl():
+    try:
+        create_context("egl").release()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory, egl):
+    """One video of a 1-s clip through the whole pipeline (layout computed and saved next to it)."""
+    folder = tmp_path_factory.mktemp("render")
+    clip = demo_clip(1.0, sample_rate=SAMPLE_RATE, seed=1)
+    model = tiny_model()
+    video = app.render_activation_video(model, clip, SAMPLE_RATE, folder / "clip.mp4", width=SIZE[0], height=SIZE[1],
+                                        fps=FPS, n_snapshots=2, progress=False)
+    return {"video": video, "clip": clip, "model": model}
+
+
+def test_video_has_every_frame_and_the_clip_as_sound(rendered):
+    info = probe_video(rendered["video"])
+    duration = len(rendered["clip"]) / SAMPLE_RATE
+    assert info["n_frames"] == round(duration * FPS)
+    assert (info["width"], info["height"]) == SIZE
+    assert info["audio_duration"] == pytest.approx(duration, abs=0.03)
+
+
+def test_layout_saved_next_to_the_video_matches_the_graph(rendered):
+    layout = load_layout(rendered["video"].with_suffix(".npz"))
+    network = app.AnalysisNetwork(rendered["model"])
+    graph = app.neuron_graph(network, rendered["model"].config.n_bins)
+    assert layout.graph.layers == graph.layers
+    assert layout.positions.shape == (2, graph.n_vertices, 2)
+    assert app.reusable_layout(layout, graph) is layout
+    with pytest.raises(ValueError, match="another model"):
+        app.reusable_layout(layout, king_grid(4))
+
+
+def _grid_layout(graph) -> Layout:
+    """Every neuron on its own cell of a unit grid: discs never overlap."""
+    n = graph.n_vertices
+    side = int(np.ceil(np.sqrt(n)))
+    cells = np.stack(np.meshgrid(np.arange(side), np.arange(side)), axis=-1).reshape(-1, 2)[:n]
+    return Layout(cells[None].astype(np.float32), graph, ForceParams(), 0, np.ones((1, n), np.float32),
+                  np.zeros((1, n, 2), np.float32), np.ones(1, np.float32), np.zeros(n, bool))
+
+
+def _pixel(world: np.ndarray, camera) -> tuple[int, int]:
+    """Row and column of a world point in an image of SIZE (top row first)."""
+    xmin, ymin, xmax, ymax = camera.bounds()
+    column = (world[0] - xmin) / (xmax - xmin) * SIZE[0]
+    row = (ymax - world[1]) / (ymax - ymin) * SIZE[1]
+    return int(row), int(column)
+
+
+def test_strongly_active_neuron_lights_up_where_the_layout_puts_it(tmp_path, egl):
+    model = tiny_model()
+    graph = app.neuron_graph(app.AnalysisNetwork(model), model.config.n_bins)
+    layout = _grid_layout(graph)
+    clip = demo_clip(1.0, sample_rate=SAMPLE_RATE, seed=2)
+    app.render_activation_video(model, clip, SAMPLE_RATE, tmp_path / "grid.mp4", width=SIZE[0], height=SIZE[1],
+                                fps=4, layout=layout, still_path=tmp_path / "grid.png", max_edges=0, progress=False)
+    assert not (tmp_path / "grid.npz").exists()  # a given layout is not written again
+    still = iio.imread(tmp_path / "grid.png").astype(np.int32)
+    assert still.shape == (SIZE[1], SIZE[0], 3)
+    camera = app.view_camera(layout.positions, SIZE[0] / SIZE[1])
+    last = graph.layers[-1]
+
+    def brightness(vertex: int) -> int:
+        row, column = _pixel(layout.positions[0, vertex], camera)
+        return int(still[max(row - 1, 0):row + 2, max(column - 1, 0):column + 2].sum(axis=2).max())
+
+    assert brightness(last.start + BRIGHT * last.size) > 300  # the colormap's top end
+    assert brightness(last.start + DARK * last.size) < 30
+
+
+def test_activation_rate_recovers_the_step_stride():
+    assert app.activation_rate(31, 62, 256, SAMPLE_RATE) == pytest.approx(SAMPLE_RATE / 512)
+    assert app.activation_rate(11, 43, 1024, 44100) == pytest.approx(44100 / 4096)
+    with pytest.raises(ValueError, match="at least 2"):
+        app.activation_rate(1, 4, 256, SAMPLE_RATE)
+
+
+def test_charges_follow_variance_per_window():
+    values = np.zeros((8, 3), np.float32)
+    values[:4, 0] = [0, 1, 0, 1]  # neuron 0 busy in the first half only
+    values[4:, 1] = [0, 1, 0, 1]  # neuron 1 in the second half
+    static, windows = app.layout_charges(values, 2)
+    assert static.shape == (3,) and windows.shape == (2, 3)
+    assert static[0] == pytest.approx(static[1]) and static[2] < static[0]
+    assert windows[0, 0] > windows[0, 1] and windows[1, 1] > windows[1, 0]
+
+
+def test_missing_audio_file_is_named(tmp_path, capsys):
+    missing = tmp_path / "no-such-clip.wav"
+    with pytest.raises(FileNotFoundError, match="no-such-clip.wav"):
+        load_clip(missing, SAMPLE_RATE)
+    assert main(["render", "--audio", str(missing), "--out", str(tmp_path / "v.mp4")]) == 1
+    assert "no-such-clip.wav" in capsys.readouterr().err
+
+
+def test_bad_size_and_model_are_rejected(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["render", "--size", "wide"])
+    assert "WIDTHxHEIGHT" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        load_model(tmp_path / "nope.pt")
+
+
+def test_clip_is_mixed_to_mono_resampled_and_cut(tmp_path):
+    t = np.arange(8000) / 8000
+    stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.zeros_like(t)], axis=1).astype(np.float32)
+    path = tmp_path / "tone.flac"
+    soundfile.write(path, stereo, 8000)
+    clip = load_clip(path, SAMPLE_RATE, seconds=0.5)
+    assert clip.dtype == np.float32 and clip.shape == (SAMPLE_RATE // 2,)
+    spectrum = np.abs(np.fft.rfft(clip))
+    assert np.argmax(spectrum) * SAMPLE_RATE / len(clip) == pytest.approx(440, abs=4)
+    assert np.abs(clip).max() == pytest.approx(0.5, abs=0.02)  # the silent channel halves the mix
+
+
+def test_demo_clip_is_seeded_polyphonic_music():
+    clip = demo_clip(2.0, sample_rate=SAMPLE_RATE, seed=3)
+    assert clip.shape == (2 * SAMPLE_RATE,) and clip.dtype == np.float32
+    assert np.array_equal(clip, demo_clip(2.0, sample_rate=SAMPLE_RATE, seed=3))
+    assert not np.array_equal(clip, demo_clip(2.0, sample_rate=SAMPLE_RATE, seed=4))
+    assert np.abs(clip).max() == pytest.approx(0.8)
+    spectrum = np.abs(np.fft.rfft(clip[:SAMPLE_RATE]))
+    strong = spectrum > 0.1 * spectrum.max()
+    peaks = np.count_nonzero(strong[1:-1] & (spectrum[1:-1] >= spectrum[:-2]) & (spectrum[1:-1] >= spectrum[2:]))
+    assert peaks >= 5  # several notes and their harmonics sound together
+    envelope = np.abs(clip).reshape(-1, SAMPLE_RATE // 20).max(axis=1)
+    assert envelope.max() > 2 * envelope.min()  # notes start and decay
+
+
+def test_short_clip_is_refused():
+    with pytest.raises(ValueError, match="too short"):
+        app.clip_scaleogram(tiny_model(), np.zeros(300, np.float32))
+
+
+def test_demo_command_is_registered():
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--help"])
+    assert exit_info.value.code == 0
+
