@@ -100,7 +100,7 @@ class Offscreen:
         return np.frombuffer(data, dtype=np.uint8).reshape(self.height, self.width, 3)
 
     def render(self, scene: Scene, camera: Camera) -> np.ndarray:
-        """Draw ``scene`` and read it back at once: (height, width, 3) uint8, top row first."""
+        """Draw ``scene`` and read it back at once: (height, width, 3) uint8, top row first, read-only."""
         self._check(scene)
         self._draw(scene, camera)
         return self._as_image(self._resolved.read(components=3, alignment=1))
@@ -108,7 +108,7 @@ class Offscreen:
     def frames(self, scene: Scene, cameras: Iterable[Camera]) -> Iterator[np.ndarray]:
         """Yield one (height, width, 3) uint8 image per camera, read back one frame late through two
         alternating pixel buffers. ``cameras`` is consumed lazily, so a generator may ``scene.update``
-        before yielding each camera; every image is a fresh array the consumer may keep."""
+        before yielding each camera; every image is a fresh read-only array the consumer may keep."""
         self._check(scene)
         pending: moderngl.Buffer | None = None
         for index, camera in enumerate(cameras):
