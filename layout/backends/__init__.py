@@ -26,6 +26,7 @@ class Repulsion(Protocol):
 BACKENDS: dict[str, str] = {
     "exact": "immersions.layout.backends.exact",
     "bh_numba": "immersions.layout.backends.bh_numba",
+    "bh_torch": "immersions.layout.backends.bh_torch",
 }
 
 
