@@ -389,9 +389,34 @@ class Scene:
         self._software = any(name in ctx.info["GL_RENDERER"].lower() for name in SOFTWARE_RENDERERS)
         self._resources: list = []
         self._released = False
+        self._neuron_program = self._edge_program = self._edge_vao = self._layer_color_texture = None
+        self._index_map: _IndexMap | None = None
 
-        use_layer_colors = layer_colors is not None
-        defines = {"LAYER_COLORS": int(use_layer_colors)}
+        colors = None
+        if layer_colors is not None:
+            colors = np.ascontiguousarray(layer_colors, dtype=np.float32)
+            if colors.ndim != 2 or colors.shape[1] != 3 or len(colors) < self.n_layers:
+                raise ValueError(f"layer_colors must have shape (layers >= {self.n_layers}, 3), got {colors.shape}")
+        pairs = None if edges is None else _subset_edges(edges, self.n_neurons, int(max_edges), seed)
+        self.n_edges_drawn = 0 if pairs is None else len(pairs)
+        defines = {"LAYER_COLORS": int(colors is not None)}
+        try:
+            self._create_objects(defines, colormap, colors, pairs)
+        except Exception:
+            self.release()
+            raise
+        self.show_edges = self._edge_vao is not None
+        self._defines = defines
+        self._previous_key: tuple | None = None
+        self._previous_mode: str | None = None
+        self._positions_version = 0
+        self._dirty = {"positions": True, "activation_buffer": True, "activation_texture": True, "range": True}
+
+    # ---- resources -------------------------------------------------------------------------------
+    def _create_objects(self, defines: dict, colormap: str, layer_colors: np.ndarray | None,
+                        edges: np.ndarray | None) -> None:
+        """Programs, buffers, textures and vertex arrays of the instanced path and the edges."""
+        ctx = self.ctx
         self._neuron_program = self._own(load_program(ctx, "neurons.glsl", defines))
         self._quad = self._own(ctx.buffer(np.array([-1, -1, 1, -1, -1, 1, 1, 1], dtype=np.float32)))
         self._position_buffer = self._own(ctx.buffer(reserve=self._positions.nbytes))
@@ -401,12 +426,8 @@ class Scene:
         self._colormap.repeat_x = self._colormap.repeat_y = False
         self._range_texture = self._own(ctx.texture((self.n_layers, 1), 2, dtype="f4"))
         self._range_texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
-        self._layer_color_texture = None
-        if use_layer_colors:
-            colors = np.asarray(layer_colors, dtype=np.float32)
-            if colors.ndim != 2 or colors.shape[1] != 3 or len(colors) < self.n_layers:
-                raise ValueError(f"layer_colors must have shape (layers >= {self.n_layers}, 3), got {colors.shape}")
-            self._layer_color_texture = self._own(ctx.texture((len(colors), 1), 3, colors.tobytes(), dtype="f4"))
+        if layer_colors is not None:
+            self._layer_color_texture = self._own(ctx.texture((len(layer_colors), 1), 3, layer_colors, dtype="f4"))
             self._layer_color_texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
         self._neuron_vao = self._own(ctx.vertex_array(self._neuron_program, [
             (self._quad, "2f", "in_corner"),
@@ -414,30 +435,15 @@ class Scene:
             (self._activation_buffer, "1f/i", "in_activation"),
             (self._layer_buffer, "1i/i", "in_layer"),
         ]))
+        if edges is not None and len(edges):
+            self._edge_program = self._own(load_program(ctx, "edges.glsl", defines))
+            index_buffer = self._own(ctx.buffer(edges))
+            self._edge_vao = self._own(ctx.vertex_array(self._edge_program, [
+                (self._position_buffer, "2f", "in_position"),
+                (self._activation_buffer, "1f", "in_activation"),
+                (self._layer_buffer, "1i", "in_layer"),
+            ], index_buffer=index_buffer, index_element_size=4))
 
-        self._edge_program = self._edge_vao = None
-        self.n_edges_drawn = 0
-        if edges is not None:
-            pairs = _subset_edges(edges, self.n_neurons, int(max_edges), seed)
-            self.n_edges_drawn = len(pairs)
-            if len(pairs):
-                self._edge_program = self._own(load_program(ctx, "edges.glsl", defines))
-                index_buffer = self._own(ctx.buffer(pairs))
-                self._edge_vao = self._own(ctx.vertex_array(self._edge_program, [
-                    (self._position_buffer, "2f", "in_position"),
-                    (self._activation_buffer, "1f", "in_activation"),
-                    (self._layer_buffer, "1i", "in_layer"),
-                ], index_buffer=index_buffer, index_element_size=4))
-        self.show_edges = self._edge_vao is not None
-
-        self._defines = defines
-        self._index_map: _IndexMap | None = None
-        self._previous_key: tuple | None = None
-        self._previous_mode: str | None = None
-        self._positions_version = 0
-        self._dirty = {"positions": True, "activation_buffer": True, "activation_texture": True, "range": True}
-
-    # ---- resources -------------------------------------------------------------------------------
     def _own(self, resource):
         """Remember a GL object so that ``release`` frees it."""
         self._resources.append(resource)
@@ -554,7 +560,7 @@ class Scene:
         self.ctx.enable(moderngl.BLEND)
         self.ctx.blend_func = moderngl.ONE, moderngl.ONE
         self.ctx.blend_equation = moderngl.FUNC_ADD
-        key = (self._positions_version, projection.tobytes(), width, height, radius_px)
+        key = (self._positions_version, projection.tobytes(), width, height, radius_px, extent_px)
         mode = self._choose_mode(key)
         if mode == "indexmap" and self._index_map is None:
             self._index_map = _IndexMap(self.ctx, self._quad, self._position_buffer, self._layer_index,

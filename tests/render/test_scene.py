@@ -267,6 +267,8 @@ def test_invalid_arguments_name_the_argument(ctx, make_framebuffer):
         Scene(ctx, positions, edges=np.array([[0, 3]]))
     with pytest.raises(TypeError, match="ctx must be a moderngl.Context"):
         Scene(None, positions)
+    with pytest.raises(ValueError, match=r"layer_colors must have shape \(layers >= 2, 3\)"):
+        Scene(ctx, positions, np.array([0, 1, 1]), layer_colors=np.ones((1, 3)))
     with Scene(ctx, positions) as scene:
         with pytest.raises(ValueError, match=r"activations must have shape \(3,\)"):
             scene.update(activations=np.zeros(4))
