@@ -345,7 +345,20 @@ class _IndexMap:
 
 
 class Scene:
-    """Neurons (instanced discs or index map) and edges of one network on a moderngl context."""
+    """Neurons (instanced discs or index map) and edges of one network on a moderngl context.
+
+    ``positions`` (N, 2) world coordinates; ``layer_index`` (N,) layer of each neuron (normalisation
+    and layer colours; all 0 when None); ``edges`` (E, 2) vertex pairs, at most ``max_edges`` drawn
+    (seeded subset, ``seed``); ``colormap`` one of ``colormaps.COLORMAPS``, or ``layer_colors``
+    (layers, 3) RGB in [0, 1] to colour by layer instead; ``point_size`` disc radius in world units
+    at full activation (default 0.4 times the mean spacing), never below ``min_point_px`` pixels, and
+    ``min_size`` times it at zero activation; ``normalize`` "layer" | "global" | "fixed" (with
+    ``value_range``); ``mode`` "auto" | "instanced" | "indexmap" (``indexmap_min_neurons`` for auto);
+    ``edge_alpha``, ``edge_floor`` (share of the intensity kept between silent neurons) and
+    ``edge_color`` for the lines; ``background`` RGB used when ``draw`` clears. These attributes may be
+    changed between draws: ``show_edges``, ``mode``, ``point_size``, ``min_point_px``, ``min_size``,
+    ``edge_alpha``, ``edge_floor``, ``edge_color``, ``background``.
+    """
 
     def __init__(self, ctx: moderngl.Context, positions: np.ndarray, layer_index: np.ndarray | None = None,
                  *, edges: np.ndarray | None = None, colormap: str = "inferno",
@@ -361,8 +374,6 @@ class Scene:
             raise ValueError(f"colormap must be one of {COLORMAPS}, got {colormap!r}")
         if normalize not in NORMALIZATIONS:
             raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if not value_range[1] > value_range[0]:
             raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
         if point_size is not None and not point_size > 0:
@@ -485,6 +496,17 @@ class Scene:
         view = self._positions.view()
         view.flags.writeable = False
         return view
+
+    @property
+    def mode(self) -> str:
+        """Requested render path: "auto", "instanced" or "indexmap" (may be changed between draws)."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self._mode = mode
 
     @property
     def last_mode(self) -> str | None:
