@@ -365,8 +365,8 @@ class Scene:
                  layer_colors: np.ndarray | None = None, point_size: float | None = None,
                  min_point_px: float = 1.0, min_size: float = 0.5, max_edges: int = 200_000,
                  normalize: str = "layer", value_range: tuple[float, float] = (0.0, 1.0),
-                 mode: str = "auto", indexmap_min_neurons: int = 20_000, edge_alpha: float = 0.08,
-                 edge_floor: float = 0.35, edge_color: Sequence[float] = (0.55, 0.65, 1.0),
+                 mode: str = "auto", indexmap_min_neurons: int = 20_000, edge_alpha: float = 0.04,
+                 edge_floor: float = 0.25, edge_color: Sequence[float] = (0.55, 0.65, 1.0),
                  background: Sequence[float] = (0.0, 0.0, 0.0), seed: int = 0):
         if not isinstance(ctx, moderngl.Context):
             raise TypeError(f"ctx must be a moderngl.Context, got {type(ctx).__name__}")
