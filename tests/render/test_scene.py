@@ -146,8 +146,10 @@ def test_edge_subset_is_seeded_and_bounded(ctx):
     assert (images[0] != images[2]).any()
 
 
-def test_update_streams_new_positions_into_the_same_buffers(ctx):
-    with Scene(ctx, np.array([[0.25, 0.25]], dtype=np.float32), point_size=0.05, normalize="fixed") as scene:
+@pytest.mark.parametrize("mode", ["instanced", "indexmap"])
+def test_update_streams_new_positions_into_the_same_buffers(ctx, mode):
+    with Scene(ctx, np.array([[0.25, 0.25]], dtype=np.float32), point_size=0.05, normalize="fixed",
+               mode=mode) as scene:
         scene.update(activations=np.ones(1, dtype=np.float32))
         buffers = (scene._position_buffer.glo, scene._activation_buffer.glo)
         before = scene.snapshot(SIZE, SIZE, CAMERA)
