@@ -316,19 +316,25 @@ class _IndexMap:
         logger.debug("rebuilt the %dx%d index map of %d neurons, %d occupied tiles",
                      width, height, self.n, self.n_tiles)
 
-    def draw(self, framebuffer: moderngl.Framebuffer, key: tuple, positions: np.ndarray,
-             projection: np.ndarray, extent_px: float, background: tuple | None) -> None:
-        """Draw the neurons onto ``framebuffer``: replacing its content with ``background`` plus the
-        neurons, or adding to it when ``background`` is None. Leaves additive blending enabled."""
-        width, height = framebuffer.size
-        if key != self.key:
-            self._rebuild(key, width, height, positions, projection, extent_px)
-        self.ctx.disable(moderngl.BLEND)
+    def _recolor(self) -> None:
+        """The O(N) pass: colour and normalised activation of every neuron."""
         self.color_framebuffer.use()
         self.color_framebuffer.viewport = (0, 0, *self.colors.size)
         self.activations.use(_UNIT_ACTIVATIONS)
         self.layers.use(_UNIT_LAYERS)
         self.color_vao.render(moderngl.TRIANGLES, vertices=3)
+
+    def draw(self, framebuffer: moderngl.Framebuffer, key: tuple, positions: np.ndarray,
+             projection: np.ndarray, extent_px: float, background: tuple | None, recolor: bool) -> None:
+        """Draw the neurons onto ``framebuffer``: replacing its content with ``background`` plus the
+        neurons, or adding to it when ``background`` is None. ``recolor`` says that activations or
+        ranges changed since the last draw. Leaves additive blending enabled."""
+        width, height = framebuffer.size
+        if key != self.key:
+            self._rebuild(key, width, height, positions, projection, extent_px)
+        self.ctx.disable(moderngl.BLEND)
+        if recolor:
+            self._recolor()
         framebuffer.use()
         framebuffer.viewport = (0, 0, width, height)
         if background is not None:
@@ -421,7 +427,9 @@ class Scene:
         self._previous_key: tuple | None = None
         self._previous_mode: str | None = None
         self._positions_version = 0
-        self._dirty = {"positions": True, "activation_buffer": True, "activation_texture": True, "range": True}
+        # What changed since it was last sent to the GPU; "colors" is the index map's per-neuron colours.
+        self._dirty = {"positions": True, "activation_buffer": True, "activation_texture": True, "range": True,
+                       "colors": True}
 
     # ---- resources -------------------------------------------------------------------------------
     def _create_objects(self, defines: dict, colormap: str, layer_colors: np.ndarray | None,
@@ -527,12 +535,12 @@ class Scene:
         if activations is not None:
             self._activations = _as_activations(activations, self.n_neurons).copy()
             self._range.observe(self._activations)
-            self._dirty.update(activation_buffer=True, activation_texture=True, range=True)
+            self._dirty.update(activation_buffer=True, activation_texture=True, range=True, colors=True)
 
     def reset_range(self) -> None:
         """Forget the running normalisation ranges (``normalize`` "layer" or "global")."""
         self._range.reset()
-        self._dirty["range"] = True
+        self._dirty.update(range=True, colors=True)
 
     def _upload(self, key: str, write) -> None:
         if self._dirty[key]:
@@ -587,7 +595,7 @@ class Scene:
         if mode == "indexmap" and self._index_map is None:
             self._index_map = _IndexMap(self.ctx, self._quad, self._position_buffer, self._layer_index,
                                         self._defines)
-            self._dirty["activation_texture"] = True
+            self._dirty.update(activation_texture=True, colors=True)
         self._upload("range", lambda: self._range_texture.write(self._range.table()))
         self._colormap.use(_UNIT_COLORMAP)
         self._range_texture.use(_UNIT_RANGE)
@@ -605,7 +613,8 @@ class Scene:
             self._upload("positions", lambda: self._write_buffer(self._position_buffer, self._positions))
             self._upload("activation_texture", lambda: self._index_map.write_activations(self._activations))
             self._index_map.draw(framebuffer, key, self._positions, projection, extent_px,
-                                 self.background if clear else None)
+                                 self.background if clear else None, recolor=self._dirty["colors"])
+            self._dirty["colors"] = False
         else:
             if clear:
                 framebuffer.clear(*self.background, 1.0)

@@ -103,6 +103,20 @@ def test_layer_normalisation_makes_deep_layers_visible(ctx):
     assert images["layer"][32, 16, :3].max() > 200 and images["global"][32, 16, :3].max() > 200
 
 
+def test_indexmap_recolours_after_a_range_reset_drawn_on_the_instanced_path(ctx):
+    with grid_scene(ctx, "indexmap") as scene:
+        scene.update(activations=np.full(scene.n_neurons, 4.0, dtype=np.float32))
+        scene.update(activations=np.full(scene.n_neurons, 1.0, dtype=np.float32))
+        dim = scene.snapshot(96, 96, CAMERA)  # 1 within the running range [0, 4]
+        scene.reset_range()  # range [0, 0]: everything maps to 0
+        scene.mode = "instanced"
+        reset_instanced = scene.snapshot(96, 96, CAMERA)
+        scene.mode = "indexmap"
+        reset_indexmap = scene.snapshot(96, 96, CAMERA)
+    assert lit(dim).any()
+    assert not lit(reset_instanced).any() and not lit(reset_indexmap).any()
+
+
 def test_running_range_widens_and_resets(ctx):
     positions = np.zeros((4, 2), dtype=np.float32)
     layers = np.array([1, 0, 1, 0])  # not sorted by layer
