@@ -28,11 +28,11 @@ from tqdm import tqdm
 from .connectivity import (OpCall, OpMap, Space, TensorArg, conventional_space, find_rule, is_nonlinearity,
                            movement_rule, run_op)
 from .graph import EDGE_DTYPE, WEIGHT_DTYPE, Layer, NeuronGraph, layer_table
-from .relation import Relation, compose, edge_bound, identity, iter_edge_blocks, out_degrees, single_term, unite
+from .relation import Relation, compose, edge_bound, identity, out_degrees, single_term, unite, write_edges
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_EDGES = 100_000_000
+DEFAULT_MAX_EDGES = 250_000_000
 BYTES_PER_EDGE = 2 * np.dtype(EDGE_DTYPE).itemsize + np.dtype(WEIGHT_DTYPE).itemsize
 
 
@@ -353,30 +353,9 @@ def build_graph(layers: Sequence[Layer], pairs: Sequence[tuple[str, str, Relatio
             degrees[layer.start:layer.stop] += out_degrees(term)
     indptr = np.concatenate([[0], np.cumsum(degrees)])
     edges = np.empty((int(indptr[-1]), 2), EDGE_DTYPE)
-    with tqdm(total=edges.shape[0], unit="edge", unit_scale=True, desc="edges",
-              disable=edges.shape[0] < 10_000_000) as progress:
-        for layer in layers:
-            _fill_layer(edges, indptr, layer, outgoing[layer.name], progress)
+    for layer in tqdm(layers, desc="edges", unit="layer", disable=edges.shape[0] < 10_000_000):
+        if outgoing[layer.name]:
+            rows = edges[indptr[layer.start]:indptr[layer.stop]]
+            write_edges([(term, target.start) for target, term in outgoing[layer.name]], rows,
+                        src_offset=layer.start)
     return NeuronGraph(layers, edges, np.ones(edges.shape[0], WEIGHT_DTYPE))
-
-
-def _fill_layer(edges: np.ndarray, indptr: np.ndarray, source: Layer, targets: list[tuple[Layer, Any]],
-                progress: tqdm) -> None:
-    """Write the edges of one source layer; each vertex's targets go in target-layer order."""
-    row_base = indptr[source.start:source.stop].copy()
-    for target, term in targets:
-        deg = out_degrees(term)
-        for first, stop, dst in iter_edge_blocks(term):
-            counts = deg[first:stop]
-            if len(targets) == 1:
-                lo = row_base[first]
-                edges[lo:lo + dst.size, 1] = dst + target.start
-                edges[lo:lo + dst.size, 0] = np.repeat(np.arange(first, stop, dtype=EDGE_DTYPE) + source.start,
-                                                       counts)
-            else:
-                rank = np.arange(dst.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-                pos = np.repeat(row_base[first:stop], counts) + rank
-                edges[pos, 1] = dst + target.start
-                edges[pos, 0] = np.repeat(np.arange(first, stop, dtype=EDGE_DTYPE) + source.start, counts)
-            progress.update(dst.size)
-        row_base += deg

@@ -232,33 +232,97 @@ def _row_degrees(f: Factor) -> np.ndarray:
     return np.diff(f.indptr).astype(np.int64)
 
 
-def iter_edge_blocks(term: Term, max_block: int = 1 << 22) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Targets of the term's input neurons in CSR order, in blocks of at most ~``max_block`` edges.
+def write_edges(targets: list[tuple[Term, int]], out: np.ndarray, *, src_offset: int,
+                max_block: int = 1 << 22) -> None:
+    """Write the edges of one source space to several target spaces, CSR-ordered, into ``out``.
 
-    Yields ``(first_input_neuron, stop_input_neuron, targets)``: the targets of neurons
-    ``first .. stop-1`` concatenated, each neuron's targets ascending; ``targets`` is int64 of block size.
-    Only block-sized temporaries are made (no array as long as all edges of the term).
+    ``targets``: ``(term, first vertex of the target space)`` in target order; all terms share the input
+    space, whose neuron ``v`` is vertex ``src_offset + v``. ``out`` is the ``(E, 2)`` int32 run of rows these
+    edges fill: each source's targets ascending, target spaces one after the other. Only block-sized
+    temporaries are made (at most ~``max_block`` edges), never an array as long as all edges.
     """
-    chan = term.channel
-    pos = materialize(term.position)
-    k_in, k_out = pos.shape
-    deg_p = np.diff(pos.indptr).astype(np.int64)
-    per_channel = _row_degrees(chan) * int(deg_p.sum())
-    bounds = np.cumsum(per_channel)
-    c0 = 0
-    n_channels = chan.shape[0]
-    while c0 < n_channels:
-        start_count = bounds[c0 - 1] if c0 else 0
-        c1 = int(np.searchsorted(bounds, start_count + max_block, side="right"))
-        c1 = min(max(c1, c0 + 1), n_channels)
-        rows = materialize(chan[c0:c1] if not isinstance(chan, Ones) else Ones((c1 - c0, chan.shape[1])))
-        yield c0 * k_in, c1 * k_in, _block_targets(rows, pos, deg_p, k_out)
-        c0 = c1
+    degrees = sum(out_degrees(term) for term, _ in targets)
+    if int(degrees.sum()) != out.shape[0]:
+        raise ValueError(f"out has {out.shape[0]} rows for {int(degrees.sum())} edges")
+    if all(_uniform_degree(term.channel) is not None for term, _ in targets):
+        _write_uniform(targets, out, src_offset, max_block)
+    else:
+        _write_scattered(targets, out, src_offset, degrees, max_block)
 
 
-def _block_targets(rows: sp.csr_array, pos: sp.csr_array, deg_p: np.ndarray, k_out: int) -> np.ndarray:
+def _uniform_degree(f: Factor) -> int | None:
+    """The common row degree of a factor, or None when rows differ."""
+    deg = _row_degrees(f)
+    return int(deg[0]) if deg.size and np.all(deg == deg[0]) else None
+
+
+def _channel_blocks(n_rows: int, edges_per_row: int, max_block: int) -> Iterator[tuple[int, int]]:
+    step = max(1, max_block // max(edges_per_row, 1))
+    for c0 in range(0, n_rows, step):
+        yield c0, min(c0 + step, n_rows)
+
+
+def _channel_targets(f: Factor, c0: int, c1: int) -> np.ndarray:
+    """Targets of channel rows ``c0 .. c1-1`` as a (rows, degree) array (the factor has uniform degree)."""
+    if isinstance(f, Ones):
+        return np.broadcast_to(np.arange(f.shape[1], dtype=np.int64), (c1 - c0, f.shape[1]))
+    block = f[c0:c1]
+    return block.indices.astype(np.int64).reshape(c1 - c0, -1)
+
+
+def _write_uniform(targets: list[tuple[Term, int]], out: np.ndarray, src_offset: int, max_block: int) -> None:
+    """Every channel row has the same degree, so a source's edge count depends on its position only and
+    the rows form a (channels, D) grid: one broadcast per (block of channels, input position)."""
+    first = targets[0][0]
+    n_channels, k_in = first.channel.shape[0], first.position.shape[0]
+    positions = [materialize(term.position) for term, _ in targets]
+    widths = np.stack([_uniform_degree(term.channel) * np.diff(pos.indptr)
+                       for (term, _), pos in zip(targets, positions)])  # (pairs, k_in)
+    starts = np.cumsum(widths.sum(axis=0)) - widths.sum(axis=0)  # column of each input position
+    per_channel = int(widths.sum())
+    src = out[:, 0]
+    dst = out[:, 1]
+    src.shape = dst.shape = (n_channels, per_channel)
+    rows = np.arange(n_channels, dtype=np.int64) * k_in + src_offset
+    for ki in range(k_in):
+        src[:, starts[ki]:starts[ki] + widths[:, ki].sum()] = (rows + ki)[:, None]
+    for p, ((term, dst_offset), pos) in enumerate(zip(targets, positions)):
+        k_out = pos.shape[1]
+        for c0, c1 in _channel_blocks(n_channels, per_channel, max_block):
+            chan = _channel_targets(term.channel, c0, c1) * k_out + dst_offset
+            for ki in range(k_in):  # one vectorised step per input position
+                t = pos.indices[pos.indptr[ki]:pos.indptr[ki + 1]]
+                col = starts[ki] + widths[:p, ki].sum()
+                view = dst[c0:c1, col:col + widths[p, ki]]
+                view.shape = (c1 - c0, chan.shape[1], t.size)
+                np.add(chan[:, :, None], t[None, None, :], out=view, casting="unsafe")
+
+
+def _write_scattered(targets: list[tuple[Term, int]], out: np.ndarray, src_offset: int, degrees: np.ndarray,
+                     max_block: int) -> None:
+    """General case: compute each block's targets, then scatter them to their CSR positions."""
+    row_base = np.cumsum(degrees) - degrees
+    for term, dst_offset in targets:
+        deg = out_degrees(term)
+        pos = materialize(term.position)
+        k_in = pos.shape[0]
+        for c0, c1 in _channel_blocks(term.channel.shape[0], int(deg.max(initial=1)) * k_in, max_block):
+            first, stop = c0 * k_in, c1 * k_in
+            rows = materialize(term.channel[c0:c1] if not isinstance(term.channel, Ones)
+                               else Ones((c1 - c0, term.channel.shape[1])))
+            block = _block_targets(rows, pos, pos.shape[1])
+            counts = deg[first:stop]
+            rank = np.arange(block.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+            at = np.repeat(row_base[first:stop], counts) + rank
+            out[at, 1] = block + dst_offset
+            out[at, 0] = np.repeat(np.arange(first, stop, dtype=np.int64) + src_offset, counts)
+        row_base += deg
+
+
+def _block_targets(rows: sp.csr_array, pos: sp.csr_array, k_out: int) -> np.ndarray:
     """Targets for all (channel row, position row) pairs of a block, ordered (ci, ki, channel, position)."""
     n_rows, k_in = rows.shape[0], pos.shape[0]
+    deg_p = np.diff(pos.indptr).astype(np.int64)
     deg_c = np.diff(rows.indptr).astype(np.int64)
     counts = np.outer(deg_c, deg_p).ravel()  # per input neuron (ci, ki), channel-major
     total = int(counts.sum())

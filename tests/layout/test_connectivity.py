@@ -297,3 +297,40 @@ def test_unsupported_op_before_the_first_tap_is_harmless():
             return self.act(torch.cumsum(x, dim=1))
 
     assert extract(Net(), torch.randn(1, 2, 3, 4)).n_vertices == 6
+
+
+def reference_edges(targets, src_offset):
+    """CSR-ordered edges of Kronecker terms, from scipy's explicit Kronecker products."""
+    import scipy.sparse as sp
+
+    from immersions.layout.relation import materialize
+
+    rows = []
+    for term, dst_offset in targets:
+        m = sp.csr_array(sp.kron(materialize(term.channel), materialize(term.position)))
+        m.eliminate_zeros()  # scipy's kron may store dense blocks with explicit zeros
+        m = m.tocoo()
+        rows += [(int(i) + src_offset, int(j) + dst_offset) for i, j in zip(m.row, m.col)]
+    return sorted(rows)
+
+
+@pytest.mark.parametrize("uniform", [True, False])
+def test_write_edges_matches_explicit_kronecker_products(uniform):
+    from immersions.layout.relation import Ones, Term, out_degrees, sparse_factor, write_edges
+
+    rng = np.random.default_rng(0)
+
+    def factor(n, m, density, uniform_rows):
+        if uniform_rows:
+            cols = np.stack([rng.choice(m, 2, replace=False) for _ in range(n)])
+            return sparse_factor(np.repeat(np.arange(n), 2), cols.ravel(), (n, m))
+        mask = rng.random((n, m)) < density
+        return sparse_factor(*np.nonzero(mask), (n, m))
+
+    targets = [(Term(factor(5, 4, 0.5, uniform), factor(3, 6, 0.4, False)), 100),
+               (Term(Ones((5, 2)), factor(3, 2, 0.6, False)), 200),
+               (Term(factor(5, 3, 0.3, uniform), factor(3, 1, 0.9, False)), 300)]
+    n_edges = int(sum(out_degrees(t).sum() for t, _ in targets))
+    out = np.full((n_edges, 2), -1, np.int32)
+    write_edges(targets, out, src_offset=7, max_block=5)  # tiny blocks: several per term
+    assert [tuple(r) for r in out.tolist()] == reference_edges(targets, 7)
