@@ -1,6 +1,7 @@
 #version 330
-// Index-map render mode, once per frame and O(neurons): the colour and normalised activation of every
-// neuron, into an RGBA8 texture laid out like the activation texture (neuron i at (i % width, i / width) with width = 1 << NEURON_TEXTURE_SHIFT).
+// Index-map render mode, O(neurons), whenever activations or ranges change: the colour and normalised
+// activation of every neuron, into an RGBA8 texture laid out like the activation texture
+// (neuron i at (i % width, i / width) with width = 1 << NEURON_TEXTURE_SHIFT).
 #include "neuron_common.glsl"
 #include "fullscreen.glsl"
 

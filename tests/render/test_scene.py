@@ -332,12 +332,17 @@ def test_compile_error_names_file_and_line(ctx, tmp_path):
         load_program(ctx, "broken.glsl", root=tmp_path)
 
 
-def test_compile_error_inside_an_include_names_the_included_file(ctx, tmp_path):
+def test_compile_errors_around_an_include_name_the_right_file_and_line(ctx, tmp_path):
     write_shader(tmp_path, "helpers.glsl", "// helpers\n\nfloat half_of(float x) { return x * undefined_scale; }\n")
-    write_shader(tmp_path, "main.glsl", '#version 330\n#include "helpers.glsl"\n'
-                 + GOOD_STAGES.replace("vec4(COLOR)", "vec4(half_of(1.0))").replace("void main() { f_color", "\nvoid main() { f_color"))
+    uses_helper = GOOD_STAGES.replace("vec4(COLOR)", "vec4(half_of(1.0))")
+    write_shader(tmp_path, "main.glsl", '#version 330\n#include "helpers.glsl"\n' + uses_helper)
     with pytest.raises(ShaderError, match=r"helpers\.glsl:3"):
         load_program(ctx, "main.glsl", root=tmp_path)
+    write_shader(tmp_path, "fine.glsl", "float half_of(float x) { return x * 0.5; }\n// two\n// three\n")
+    broken_after = uses_helper.replace("vec4(half_of(1.0))", "vec4(half_of(undefined_name))")
+    write_shader(tmp_path, "after.glsl", '#version 330\n#include "fine.glsl"\n' + broken_after)
+    with pytest.raises(ShaderError, match=r"after\.glsl:7"):  # line 7 of after.glsl, whatever fine.glsl holds
+        load_program(ctx, "after.glsl", root=tmp_path)
 
 
 def test_malformed_shader_files_are_rejected(ctx, tmp_path):
@@ -351,7 +356,8 @@ def test_malformed_shader_files_are_rejected(ctx, tmp_path):
         load_program(ctx, "missing.glsl", root=tmp_path)
 
 
-@pytest.mark.parametrize("name", ["neurons.glsl", "edges.glsl", "index_map.glsl", "neuron_colors.glsl", "index_resolve.glsl"])
+@pytest.mark.parametrize("name", ["neurons.glsl", "edges.glsl", "index_map.glsl", "neuron_colors.glsl",
+                                  "index_resolve.glsl"])
 @pytest.mark.parametrize("layer_colors", [0, 1])
 def test_packaged_programs_compile(ctx, name, layer_colors):
     load_program(ctx, name, {"LAYER_COLORS": layer_colors, "NEURON_TEXTURE_SHIFT": 12}).release()
