@@ -21,7 +21,8 @@ def _bounds_of(positions: np.ndarray) -> np.ndarray:
 
 class Camera:
     """Orthographic view of the plane: ``center`` (world), ``height`` (world units visible vertically)
-    and ``aspect`` (width / height of the target)."""
+    and ``aspect`` (width / height of the target). ``Scene.draw`` projects with its framebuffer's
+    aspect, so fit with that aspect (and again after a resize) for ``fit`` to show every point."""
 
     def __init__(self, center: Sequence[float] = (0.0, 0.0), height: float = 2.0, aspect: float = 1.0):
         self.center = np.array(center, dtype=np.float64).reshape(2)
