@@ -8,14 +8,18 @@ from ._bvh_torch import frontier_width, hilbert_order, summarize, traverse, tree
 from ._checks import check_inputs
 
 LEAF_MIN = 8
-PAIRS_PER_CHUNK = 2 ** 24  # bounds the (B, leaves, leaf, candidates) intermediates of one traversal chunk
+# elements of the largest (B, leaves, leaf, candidates, D) intermediate of one traversal chunk: small on
+# CPUs (cache), large on GPUs, where fewer chunks mean fewer kernel launches
+PAIRS_PER_CHUNK = {"cpu": 2 ** 24, "cuda": 2 ** 28}
 
 
 def repulsion(pos: torch.Tensor, charge: torch.Tensor, k: float, theta: float, *,
               softening: float = DEFAULT_SOFTENING, leaf_min: int = LEAF_MIN,
-              pairs_per_chunk: int = PAIRS_PER_CHUNK) -> torch.Tensor:
+              pairs_per_chunk: int | None = None) -> torch.Tensor:
     """Approximate repulsion on ``pos (B, N, D)`` (D in 2, 3) on the device and in the dtype of ``pos``:
-    cells with ``size / distance < theta`` seen from a whole target leaf act as one charge."""
+    ``theta`` sets how many cells each target leaf opens per level (about all with size / distance above
+    theta, neediest first); the others act as one charge at their charge centre. ``theta = 0`` is exact.
+    ``pairs_per_chunk`` bounds the intermediates (elements) of one chunk of target leaves."""
     check_inputs(pos, charge, k, theta, softening)
     if not (isinstance(leaf_min, int) and leaf_min >= 1):
         raise ValueError(f"leaf_min must be an int >= 1, got {leaf_min!r}")
@@ -35,9 +39,10 @@ def repulsion(pos: torch.Tensor, charge: torch.Tensor, k: float, theta: float, *
     table = summarize(rel, sorted_charge, levels, leaf)
     width = frontier_width(theta, d, levels)
     per_leaf = b * leaf * leaf * max(2 * width, 1) * d
-    step = max(1, pairs_per_chunk // per_leaf)
+    budget = pairs_per_chunk or PAIRS_PER_CHUNK.get(pos.device.type, PAIRS_PER_CHUNK["cuda"])
+    step = max(1, budget // per_leaf)
     expo, eps2 = (k + 1) / 2, softening * softening
-    force = torch.cat([traverse(rel, sorted_charge, table, slice(g, g + step), leaf, width, theta, expo, eps2)
+    force = torch.cat([traverse(rel, sorted_charge, table, slice(g, g + step), leaf, width, expo, eps2)
                        for g in range(0, 2 ** levels, step)], 1).view(b, padded, d)
     force = (force * sorted_charge[..., None])[:, :n]
     return torch.empty_like(force).scatter_(1, order[..., None].expand(-1, -1, d), force)
