@@ -6,7 +6,7 @@ code swaps the order where PyTorch wants ``(height=F, width=T)``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,8 @@ class CPCConfig:
     causal: bool = True
     power_floor: float = 1e-9
     trainable_kernels: bool = False
-    encoder: tuple[EncoderBlockSpec, ...] = field(default=SEED_ENCODER)
-    ar: tuple[ARBlockSpec, ...] = field(default=SEED_AR)
+    encoder: tuple[EncoderBlockSpec, ...] = SEED_ENCODER
+    ar: tuple[ARBlockSpec, ...] = SEED_AR
     prediction_steps: int = 16
     prediction_gap: int = 4
 

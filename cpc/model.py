@@ -28,14 +28,20 @@ a 4-s clip has T = 172, T' = 86, T'' = 43)::
     encoder.blocks.5.relu1/2     (256, 13 / 11, T'')
     encoder.blocks.6.relu1/2     (512, 9 / 5, T'')
     encoder.blocks.7.relu1/2     (512, 3 / 1, T'')  -> z (B, T'', 512)
-    ar.blocks.0..2.relu          (512, T'' / ceil(T''/2) after block 2)
-    ar.blocks.3..5.relu          (512, 256, 256; pool 2 after block 5)
+    ar.blocks.0.relu, 1.relu     (512, T'')         conv 4
+    ar.blocks.2.relu             (512, ceil(T''/2))  conv 1, pool 2
+    ar.blocks.3.relu             (512, ceil(T''/2))
+    ar.blocks.4.relu             (256, ceil(T''/2))
+    ar.blocks.5.relu             (256, ceil(T''/4))  conv 1, pool 2
     ar.blocks.6..8.relu          (256, ceil(T''/4))  -> c (B, ceil(T''/4), 256)
+
+The ``lean`` config has the same shapes with fewer channels (encoder 8..128, AR 128..96).
 
 Time alignment: scaleogram frame ``t`` has seen audio samples ``< (t + 1) * hop``; ``z[:, i]`` has
 seen frames ``<= 4 i + 3``; ``c[:, j]`` has seen ``z[:, :4 (j + 1)]`` (``context_stride = 4``), so the
 last encoding c_j summarises is ``z[:, 4 j + 3]``. The exact receptive fields (``receptive_field()``):
-z spans 22 frames; c spans 46 encodings (the article rounds this to ~42) = 202 frames.
+z spans 22 frames; c spans 46 encodings (the article gives ~42) = 202 frames = 4.7 s of audio
+plus the longest filter (0.87 s at 40 Hz).
 """
 from __future__ import annotations
 

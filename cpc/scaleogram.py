@@ -19,7 +19,8 @@ Output ``(B, 2, F, T)``: channel 0 is ``log(|X|**2 + power_floor)``; channel 1 i
 the wrapped frame-to-frame phase difference minus the advance expected for a tone at the band's centre
 frequency (``2 pi f_b hop / sr``), divided by pi so it lies in ``[-1, 1]``. Where the power of two
 consecutive frames is at the floor the phase is undefined and reads 0 (with zero gradient, so silence
-gives finite gradients).
+gives finite gradients). The front end always computes in float32, also under CUDA autocast: the
+long filters and the power floor need it.
 """
 from __future__ import annotations
 
@@ -129,7 +130,7 @@ class Scaleogram(nn.Module):
 
     def complex_response(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Real and imaginary parts of the filter responses, each ``(B, F, T)``."""
-        x = F.pad(as_batch_audio(audio), self._pad)
+        x = F.pad(as_batch_audio(audio).float(), self._pad)
         real, imag = [], []
         for g, (left, right) in enumerate(self._crops):
             kernel = getattr(self, f"kernel_{g}")
@@ -140,6 +141,7 @@ class Scaleogram(nn.Module):
             imag.append(out[:, half:])
         return torch.cat(real, dim=1), torch.cat(imag, dim=1)
 
+    @torch.autocast("cuda", enabled=False)
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         real, imag = self.complex_response(audio)
         power = real * real + imag * imag
