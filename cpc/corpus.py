@@ -159,34 +159,51 @@ def _assign_programs(score, programs: tuple[int, ...]) -> None:
         part.insert(0, new)
 
 
-def _synthesize(midi_path: Path, wav_path: Path, soundfont: str, sample_rate: int) -> None:
-    """Render a MIDI file to WAV with FluidSynth (no audio driver, no shell)."""
-    command = ["fluidsynth", "-ni", "-q", "-g", "0.6", "-r", str(sample_rate), "-F", str(wav_path),
-               soundfont, str(midi_path)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0 or not wav_path.is_file():
-        raise RuntimeError(f"fluidsynth failed on {midi_path}: {result.stderr.strip()[-300:]}")
+def _synthesize(midi_path: Path, soundfont: str, sample_rate: int, max_seconds: float) -> np.ndarray:
+    """Render a MIDI file with FluidSynth (no audio driver, no shell) to float32 stereo ``(samples, 2)``.
+
+    FluidSynth streams raw 16-bit audio to a pipe and is stopped after ``max_seconds``: a score with an
+    absurd tempo mark or a hanging note can otherwise render for hours.
+    """
+    command = ["fluidsynth", "-ni", "-q", "-g", "0.6", "-r", str(sample_rate), "-T", "raw", "-O", "s16",
+               "-E", "little", "-F", "-", soundfont, str(midi_path)]
+    wanted = int(max_seconds * sample_rate) * 4  # 2 channels x 2 bytes
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        raw = process.stdout.read(wanted)
+        finished = process.poll() is not None
+        process.kill()
+        error = process.stderr.read().decode(errors="replace").strip()
+        process.wait()
+    if not raw and finished:
+        raise RuntimeError(f"fluidsynth rendered nothing from {midi_path}: {error[-300:]}")
+    samples = np.frombuffer(raw[: len(raw) // 4 * 4], dtype="<i2").reshape(-1, 2)
+    return samples.astype(np.float32) / 32768.0
 
 
 def render_piece(job: RenderJob) -> CorpusEntry:
     """Parse, orchestrate, synthesize, mix to mono, trim, peak-normalise and write one piece."""
+    out_path = Path(job.out_path)
+    if out_path.is_file():  # an earlier, interrupted build already rendered it
+        info = sf.info(str(out_path))
+        return CorpusEntry(path="", composer=job.composer, piece=job.piece, instrument=job.instrument,
+                           duration=round(info.frames / info.samplerate, 3), sample_rate=info.samplerate,
+                           source=job.source)
     score = _load_score(job.source, job.seed)
     _assign_programs(score, ENSEMBLES[job.instrument])
-    out_path = Path(job.out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="immersions-corpus-") as tmp:
         midi_path = Path(tmp) / "piece.mid"
-        wav_path = Path(tmp) / "piece.wav"
         score.write("midi", fp=str(midi_path))
-        _synthesize(midi_path, wav_path, job.soundfont, job.sample_rate)
-        audio, rate = sf.read(str(wav_path), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)[: int(job.max_seconds * rate)]
+        audio = _synthesize(midi_path, job.soundfont, job.sample_rate, job.max_seconds).mean(axis=1)
+    rate = job.sample_rate
     nonzero = np.flatnonzero(np.abs(audio) > 1e-4)
     if nonzero.size == 0:
         raise ValueError(f"{job.source} rendered to silence")
     audio = audio[nonzero[0]: nonzero[-1] + 1]
     audio = (0.9 / np.abs(audio).max()) * audio
-    sf.write(str(out_path), audio, rate, format=out_path.suffix[1:].upper())
+    partial = out_path.with_name(out_path.stem + ".partial" + out_path.suffix)
+    sf.write(str(partial), audio, rate, format=out_path.suffix[1:].upper())
+    partial.replace(out_path)
     return CorpusEntry(path="", composer=job.composer, piece=job.piece, instrument=job.instrument,
                        duration=round(len(audio) / rate, 3), sample_rate=rate, source=job.source)
 
@@ -221,7 +238,10 @@ def write_manifest(entries: Sequence[CorpusEntry], path: Path) -> None:
 def build_corpus(out_dir: str | Path, composers: Sequence[str] = DEFAULT_COMPOSERS, max_pieces: int = 20,
                  *, seed: int = 0, workers: int = 1, sample_rate: int = 22050, max_seconds: float = 60.0,
                  audio_format: str = "flac", soundfont: str | None = None) -> list[CorpusEntry]:
-    """Render up to ``max_pieces`` scores per composer into ``out_dir`` and write ``manifest.csv``."""
+    """Render up to ``max_pieces`` scores per composer into ``out_dir`` and write ``manifest.csv``.
+
+    Files already in ``out_dir`` from an interrupted build with the same settings are kept, not re-rendered.
+    """
     check_tools()
     if workers < 1:
         raise ValueError(f"workers={workers} must be at least 1")

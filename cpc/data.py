@@ -202,18 +202,21 @@ class AudioCorpus:
         first = 0 if file_index == 0 else int(self._ends[file_index - 1])
         return self.clip(file_index, position - first)
 
-    def evenly_spaced(self, clips_per_file: int) -> tuple[torch.Tensor, np.ndarray]:
-        """Up to ``clips_per_file`` evenly spaced clips of every file, and the file index of each clip."""
+    def evenly_spaced(self, clips_per_file: int) -> np.ndarray:
+        """Start positions ``(N, 2)`` of (file index, start sample): up to ``clips_per_file`` evenly spaced
+        clips per file, overlapping by at most half a clip."""
         if clips_per_file < 1:
             raise ValueError(f"clips_per_file={clips_per_file} must be at least 1")
-        clips, owners = [], []
+        starts = []
         for index, audio in enumerate(self.audio):
             last = len(audio) - self.clip_samples
             count = min(clips_per_file, last // max(self.clip_samples // 2, 1) + 1)
-            for start in np.linspace(0, last, count).astype(np.int64):
-                clips.append(self.clip(index, int(start)))
-                owners.append(index)
-        return torch.stack(clips), np.array(owners, dtype=np.int64)
+            starts += [(index, int(start)) for start in np.linspace(0, last, count).astype(np.int64)]
+        return np.array(starts, dtype=np.int64).reshape(-1, 2)
+
+    def clips(self, starts: np.ndarray) -> torch.Tensor:
+        """The float32 clips ``(N, clip_samples)`` at (file index, start sample) pairs."""
+        return torch.stack([self.clip(int(f), int(s)) for f, s in starts])
 
 
 class RandomCrops(torch.utils.data.Dataset):

@@ -108,3 +108,17 @@ def test_manifest_missing_column_is_an_error(tmp_path):
     (tmp_path / "m.csv").write_text("path,composer\na.wav,x\n")
     with pytest.raises(ValueError, match="piece"):
         read_manifest(tmp_path / "m.csv")
+
+
+def test_evenly_spaced_clips_span_each_file(folder):
+    corpus = AudioCorpus.from_folder(folder, 16000, 4000)
+    starts = corpus.evenly_spaced(3)
+    per_file = np.bincount(starts[:, 0], minlength=len(corpus))
+    lengths = [len(a) for a in corpus.audio]
+    assert per_file.tolist() == [3 if n >= 8000 else 2 for n in lengths]
+    for index, length in enumerate(lengths):
+        mine = starts[starts[:, 0] == index, 1]
+        assert mine[0] == 0 and mine[-1] == length - 4000
+    clips = corpus.clips(starts)
+    assert clips.shape == (len(starts), 4000)
+    torch.testing.assert_close(clips[-1], corpus.clip(*map(int, starts[-1])))

@@ -1,0 +1,208 @@
+"""Linear probes of a CPC model's contexts c, against chance and a supervised model trained from scratch.
+
+The question is how much composer or instrument information the self-supervised features carry in a
+linearly readable form. Clips are split by piece (no piece contributes clips to both sides), so a probe
+cannot score by recognising a recording it has already seen. Features are c mean-pooled over each clip;
+the probe is a standardised multinomial logistic regression. The baseline is the same architecture with a
+linear head on mean-pooled c, trained end to end with cross-entropy from random weights on the same split.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.model_selection import GroupShuffleSplit
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+from tqdm import tqdm
+
+from .config import CPCConfig
+from .data import AudioCorpus
+from .model import CPC
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Score:
+    """Evaluation cross-entropy (nats) and accuracy on the held-out pieces."""
+
+    loss: float
+    accuracy: float
+
+
+@dataclass
+class TaskReport:
+    """Probe, baseline and chance scores of one labelling task."""
+
+    task: str
+    classes: list[str]
+    train_clips: int
+    test_clips: int
+    train_pieces: int
+    test_pieces: int
+    probe: Score
+    chance: Score
+    baseline: Score | None = None
+
+
+@dataclass
+class ProbeReport:
+    """Every task's scores plus what produced them."""
+
+    model: str
+    tasks: list[TaskReport]
+    settings: dict[str, object] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict."""
+        return asdict(self)
+
+
+def piece_split(pieces: Sequence[str], test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train/test clip indices with every piece wholly on one side (GroupShuffleSplit on piece)."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction={test_fraction} must lie in (0, 1)")
+    groups = np.asarray(pieces)
+    if len(set(groups.tolist())) < 2:
+        raise ValueError(f"need at least 2 pieces to split, got {len(set(groups.tolist()))}")
+    splitter = GroupShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
+    train, test = next(splitter.split(np.zeros(len(groups)), groups=groups))
+    return np.sort(train), np.sort(test)
+
+
+@torch.no_grad()
+def extract_features(model: CPC, corpus: AudioCorpus, starts: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """Mean-pooled contexts c ``(N, Dc)`` float32 of the clips at ``starts`` (model in eval mode)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    features = []
+    for first in tqdm(range(0, len(starts), batch_size), desc="features", unit="batch", leave=False):
+        _, c = model(corpus.clips(starts[first:first + batch_size]).to(device))
+        features.append(c.float().mean(dim=1).cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(features).astype(np.float32)
+
+
+def _encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    classes = sorted(set(labels))
+    lookup = {name: i for i, name in enumerate(classes)}
+    return np.array([lookup[name] for name in labels], dtype=np.int64), classes
+
+
+def chance_score(y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: int) -> Score:
+    """Predicting the training class frequencies: their cross-entropy and the majority class's accuracy."""
+    prior = (np.bincount(y[train], minlength=n_classes) + 1.0) / (len(train) + n_classes)
+    loss = float(-np.log(prior[y[test]]).mean())
+    return Score(loss=loss, accuracy=float(np.mean(y[test] == np.argmax(prior))))
+
+
+def logistic_probe(features: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: int,
+                   *, regularization: float = 1.0, seed: int = 0) -> Score:
+    """Standardise, fit multinomial logistic regression on train, score on test."""
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=regularization, max_iter=2000, random_state=seed))
+    probe.fit(features[train], y[train])
+    probabilities = np.zeros((len(test), n_classes))
+    probabilities[:, probe.classes_] = probe.predict_proba(features[test])
+    probabilities = np.clip(probabilities, 1e-7, 1.0)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    loss = log_loss(y[test], probabilities, labels=np.arange(n_classes))
+    return Score(loss=float(loss), accuracy=float(np.mean(probabilities.argmax(axis=1) == y[test])))
+
+
+class ContextClassifier(nn.Module):
+    """CPC encoder + autoregressive model + a linear layer on mean-pooled c: the supervised baseline."""
+
+    def __init__(self, config: CPCConfig, n_classes: int):
+        super().__init__()
+        self.model = CPC(config)
+        self.head = nn.Linear(self.model.context_size, n_classes)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        _, c = self.model(audio)
+        return self.head(c.mean(dim=1))
+
+
+def supervised_baseline(config: CPCConfig, corpus: AudioCorpus, starts: np.ndarray, y: np.ndarray,
+                        train: np.ndarray, test: np.ndarray, n_classes: int, *, steps: int, batch_size: int,
+                        lr: float = 1e-3, seed: int = 0, device: str | torch.device = "cpu") -> Score:
+    """Train ``ContextClassifier`` from random weights on the train clips; score it on the test clips."""
+    if steps < 1 or batch_size < 2:
+        raise ValueError(f"steps={steps} must be >= 1 and batch_size={batch_size} >= 2")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    classifier = ContextClassifier(config, n_classes).to(device)
+    optimizer = torch.optim.AdamW(classifier.parameters(), lr=lr)
+    targets = torch.from_numpy(y)
+    classifier.train()
+    for _ in tqdm(range(steps), desc="baseline", unit="step", leave=False):
+        batch = rng.choice(train, size=batch_size, replace=len(train) < batch_size)
+        loss = nn.functional.cross_entropy(classifier(corpus.clips(starts[batch]).to(device)),
+                                           targets[batch].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    classifier.eval()
+    with torch.no_grad():
+        logits = torch.cat([classifier(corpus.clips(starts[chunk]).to(device)).cpu()
+                            for chunk in np.array_split(test, max(1, len(test) // batch_size))])
+    loss = nn.functional.cross_entropy(logits, targets[test]).item()
+    return Score(loss=float(loss), accuracy=float((logits.argmax(dim=1) == targets[test]).float().mean()))
+
+
+def run_probe(model: CPC, corpus: AudioCorpus, tasks: Sequence[str] = ("composer", "instrument"), *,
+              clips_per_file: int = 8, test_fraction: float = 0.25, seed: int = 0, batch_size: int = 16,
+              baseline_steps: int = 0, baseline_lr: float = 1e-3, model_name: str = "model") -> ProbeReport:
+    """Probe every task on one piece-wise split; ``baseline_steps`` > 0 also trains the baselines."""
+    if not corpus.entries:
+        raise ValueError("the corpus has no labels: build it from a manifest (path, composer, piece, ...)")
+    starts = corpus.evenly_spaced(clips_per_file)
+    entries = [corpus.entries[int(f)] for f in starts[:, 0]]
+    train, test = piece_split([e.piece for e in entries], test_fraction, seed)
+    features = extract_features(model, corpus, starts, batch_size)
+    device = next(model.parameters()).device
+    reports = []
+    for task in tasks:
+        y, classes = _encode_labels([e.label(task) for e in entries])
+        if len(classes) < 2:
+            raise ValueError(f"task {task!r} has a single class {classes}; nothing to probe")
+        missing = sorted(set(classes) - {classes[i] for i in y[train]})
+        if missing:
+            logger.warning("task %s: classes %s have no training clips in this split", task, missing)
+        report = TaskReport(
+            task=task, classes=classes, train_clips=len(train), test_clips=len(test),
+            train_pieces=len({entries[i].piece for i in train}), test_pieces=len({entries[i].piece for i in test}),
+            probe=logistic_probe(features, y, train, test, len(classes), seed=seed),
+            chance=chance_score(y, train, test, len(classes)))
+        if baseline_steps > 0:
+            report.baseline = supervised_baseline(model.config, corpus, starts, y, train, test, len(classes),
+                                                  steps=baseline_steps, batch_size=batch_size, lr=baseline_lr,
+                                                  seed=seed, device=device)
+        reports.append(report)
+        logger.info("task %s: probe %.3f vs chance %.3f", task, report.probe.accuracy, report.chance.accuracy)
+    settings = {"clips_per_file": clips_per_file, "test_fraction": test_fraction, "seed": seed,
+                "baseline_steps": baseline_steps, "baseline_batch_size": batch_size, "baseline_lr": baseline_lr,
+                "clip_seconds": round(corpus.clip_samples / corpus.sample_rate, 3), "files": len(corpus),
+                "composer_counts": dict(Counter(e.composer for e in corpus.entries))}
+    return ProbeReport(model=model_name, tasks=reports, settings=settings)
+
+
+def format_table(report: ProbeReport) -> str:
+    """The report as a text table: loss and accuracy per task for probe, baseline and chance."""
+    lines = [f"{'model':<34} {'task':<12} {'loss':>7} {'accuracy':>9}   (test: clips / pieces)"]
+    for task in report.tasks:
+        rows = [(f"CPC {report.model} + linear probe", task.probe), ("supervised from scratch", task.baseline),
+                (f"chance ({len(task.classes)} classes)", task.chance)]
+        for label, score in rows:
+            if score is not None:
+                lines.append(f"{label:<34} {task.task:<12} {score.loss:>7.3f} {100 * score.accuracy:>8.2f}%"
+                             f"   ({task.test_clips} / {task.test_pieces})")
+    return "\n".join(lines)

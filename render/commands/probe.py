@@ -1,0 +1,55 @@
+"""``immersions probe MODEL DATA``: linear probes of a CPC model's contexts against chance and a baseline."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from immersions.cpc.checkpoint import load_pretrained, model_from_checkpoint, pretrained_names
+from immersions.cpc.data import AudioCorpus
+from immersions.cpc.probe import format_table, run_probe
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``probe`` command."""
+    parser = subparsers.add_parser("probe", help="linear probes (composer, instrument, ...) of a CPC model")
+    parser.add_argument("model", help="checkpoint .pt, or the name of a shipped model (e.g. lean)")
+    parser.add_argument("data", help="manifest .csv/.json, or a corpus folder holding manifest.csv")
+    parser.add_argument("--tasks", nargs="+", default=["composer", "instrument"],
+                        help="manifest columns to classify (default: %(default)s)")
+    parser.add_argument("--clips-per-file", type=int, default=8)
+    parser.add_argument("--test-fraction", type=float, default=0.25, help="fraction of pieces held out")
+    parser.add_argument("--baseline-steps", type=int, default=0,
+                        help="train the supervised-from-scratch baseline for this many steps (0: skip)")
+    parser.add_argument("--baseline-lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-context", type=int, default=6, help="contexts per clip (sets the clip length)")
+    parser.add_argument("--cache-dir", default=None, help="folder for decoded .npy audio")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", default=None, help="write the report as JSON here")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the model and data, probe, print the table and optionally write JSON."""
+    if Path(args.model).is_file():
+        model = model_from_checkpoint(args.model, args.device)
+    elif args.model in pretrained_names():
+        model = load_pretrained(args.model, args.device)
+    else:
+        raise FileNotFoundError(f"model={args.model!r} is neither a checkpoint file nor a shipped model "
+                                f"({', '.join(pretrained_names()) or 'none shipped'})")
+    corpus = AudioCorpus.from_source(args.data, model.config.sample_rate, model.clip_samples(args.n_context),
+                                     cache_dir=args.cache_dir)
+    report = run_probe(model, corpus, args.tasks, clips_per_file=args.clips_per_file,
+                       test_fraction=args.test_fraction, seed=args.seed, batch_size=args.batch_size,
+                       baseline_steps=args.baseline_steps, baseline_lr=args.baseline_lr,
+                       model_name=Path(args.model).stem)
+    print(format_table(report))
+    if args.out:
+        Path(args.out).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+        print(f"report written to {args.out}")
+    return 0

@@ -1,0 +1,113 @@
+"""Linear probes: piece-wise splits, chance levels, a probe that finds a planted signal, the baseline."""
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from immersions.cpc.checkpoint import config_from_dict, config_to_json, save_checkpoint
+from immersions.cpc.config import get_config
+from immersions.cpc.data import AudioCorpus
+from immersions.cpc.model import CPC
+from immersions.cpc.probe import chance_score, format_table, logistic_probe, piece_split, run_probe
+from immersions.render.cli import main
+from tests.cpc.test_train import TINY
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _tiny_model() -> CPC:
+    base = json.loads(config_to_json(get_config("lean")))
+    values = {k: v for k, v in TINY.items() if k != "base"}
+    torch.manual_seed(0)
+    return CPC(config_from_dict({**base, **values}))
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """Twelve pieces: 'tonal' ones a 200 Hz sine (random phase), 'noisy' ones white noise; 'instrument'
+    is arbitrary."""
+    root = tmp_path_factory.mktemp("labelled")
+    rng = np.random.default_rng(0)
+    rate = 8000
+    t = np.arange(rate) / rate
+    rows = ["path,composer,piece,instrument"]
+    for index in range(12):
+        composer = "tonal" if index % 2 else "noisy"
+        audio = (np.sin(2 * np.pi * 200 * t + rng.uniform(0, 2 * np.pi)) if composer == "tonal"
+                 else rng.uniform(-1, 1, rate))
+        sf.write(root / f"p{index}.wav", (0.5 * audio).astype(np.float32), rate)
+        rows.append(f"p{index}.wav,{composer},piece{index},{'a' if index % 3 else 'b'}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_piece_split_keeps_pieces_whole():
+    pieces = [f"p{i // 4}" for i in range(40)]
+    train, test = piece_split(pieces, 0.3, seed=1)
+    assert len(train) + len(test) == 40 and len(test) > 0
+    assert not {pieces[i] for i in train} & {pieces[i] for i in test}
+    again = piece_split(pieces, 0.3, seed=1)
+    assert np.array_equal(again[0], train)
+    with pytest.raises(ValueError, match="test_fraction"):
+        piece_split(pieces, 1.5, seed=0)
+
+
+def test_chance_is_majority_class_and_prior_entropy():
+    y = np.array([0, 0, 0, 1, 0, 0, 1, 1])
+    train, test = np.arange(4), np.arange(4, 8)
+    score = chance_score(y, train, test, 2)
+    prior = np.array([4 / 6, 2 / 6])   # add-one smoothed 3:1
+    assert score.accuracy == pytest.approx(0.5)
+    assert score.loss == pytest.approx(-np.mean(np.log(prior[y[test]])))
+
+
+def test_logistic_probe_finds_a_planted_direction():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    features = rng.normal(size=(300, 16)).astype(np.float32)
+    features[:, 3] += 3.0 * y
+    train, test = np.arange(200), np.arange(200, 300)
+    assert logistic_probe(features, y, train, test, 3).accuracy > 0.85
+    shuffled = logistic_probe(features, rng.permutation(y), train, test, 3)
+    assert shuffled.accuracy < 0.6
+
+
+def test_run_probe_beats_chance_on_separable_audio(labelled):
+    model = _tiny_model()
+    corpus = AudioCorpus.from_manifest(labelled / "manifest.csv", 8000, model.clip_samples(4))
+    report = run_probe(model, corpus, ["composer", "instrument"], clips_per_file=4, test_fraction=0.34,
+                       seed=0, batch_size=8, baseline_steps=3)
+    composer = report.tasks[0]
+    assert composer.classes == ["noisy", "tonal"] and composer.test_pieces >= 2
+    assert composer.train_clips + composer.test_clips == len(corpus.evenly_spaced(4))
+    assert composer.probe.accuracy >= 0.9 > composer.chance.accuracy
+    assert composer.baseline is not None and 0.0 <= composer.baseline.accuracy <= 1.0
+    assert np.isfinite(composer.baseline.loss)
+    table = format_table(report)
+    assert "composer" in table and "instrument" in table and "chance (2 classes)" in table
+    json.dumps(report.to_dict())
+
+
+def test_cli_probe_writes_json(labelled, tmp_path, capsys):
+    model = _tiny_model()
+    save_checkpoint(tmp_path / "tiny.pt", {"model_config": config_to_json(model.config), "model": model.state_dict()})
+    out = tmp_path / "report.json"
+    status = main(["probe", str(tmp_path / "tiny.pt"), str(labelled), "--tasks", "composer",
+                   "--clips-per-file", "2", "--n-context", "4", "--out", str(out), "--test-fraction", "0.34"])
+    assert status == 0
+    assert "linear probe" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["tasks"][0]["task"] == "composer" and report["tasks"][0]["baseline"] is None
+
+
+def test_cli_probe_unknown_model_is_an_error(labelled, capsys):
+    assert main(["probe", "no-such-model", str(labelled)]) == 1
+    assert "no-such-model" in capsys.readouterr().err
