@@ -9,8 +9,10 @@ flow in DESIGN.md, and ``render_activation_video`` composes them:
 3. ``clip_activations``: one float per neuron per activation step over the clip. Taps pooled in time are
    held to the finest tap rate (every ``2 * hop`` samples, ~46 ms for the published model), so every step
    is shown the moment its newest sample is heard.
-4. ``layout_charges``: charges from activation variance, over the whole clip (static layout) and over
-   ``n_snapshots`` consecutive windows (snapshot layouts).
+4. ``normalize_per_layer`` maps each layer's activations to [0, 1] (what is drawn), and ``layout_charges``
+   turns their variance into charges, over the whole clip (static layout) and over ``n_snapshots``
+   consecutive windows (snapshot layouts). Normalising first makes variances comparable across layers,
+   whose raw activation scales differ by orders of magnitude.
 5. ``static_layout`` (multilevel) and ``snapshot_layouts`` (one batched run from the static layout).
 6. ``render_frames``: per video frame, activations interpolated between steps and positions along the
    periodic loop through the snapshots, drawn offscreen; ``write_video`` adds the clip as the sound track.
@@ -25,7 +27,6 @@ from typing import Iterator
 import imageio.v3 as iio
 import numpy as np
 import torch
-from scipy.signal import resample_poly
 from torch import nn
 
 from immersions.cpc.model import CPC
@@ -38,6 +39,7 @@ from immersions.layout.layout import Layout
 from immersions.layout.simulate import ForceLayout
 
 from .animation import Timeline
+from .app_inputs import resample
 from .camera import Camera
 from .offscreen import Offscreen
 from .scene import Scene
@@ -45,6 +47,7 @@ from .video import write_video
 
 logger = logging.getLogger(__name__)
 
+VIDEO_SUFFIXES = (".mp4", ".mov")
 EXAMPLE_FRAMES = 64  # scaleogram frames of the example input used to trace the network
 
 
@@ -174,15 +177,6 @@ def render_still(offscreen: Offscreen, scene: Scene, camera: Camera, timeline: T
     return offscreen.render(scene, camera)
 
 
-def as_model_rate(audio: np.ndarray, sample_rate: int, model: CPC) -> np.ndarray:
-    """The clip resampled to the model's sample rate (unchanged when they agree)."""
-    target = model.config.sample_rate
-    if sample_rate == target:
-        return np.asarray(audio, dtype=np.float32)
-    common = np.gcd(int(sample_rate), int(target))
-    return resample_poly(audio, target // common, sample_rate // common).astype(np.float32)
-
-
 def layout_for_clip(graph: NeuronGraph, values: np.ndarray, *, n_snapshots: int, snapshot_iterations: int,
                     seed: int, progress: bool | None) -> Layout:
     """Static layout under the clip's charges, then the per-window snapshot layouts."""
@@ -220,25 +214,27 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
     libx264's speed/size trade-off.
     """
     out_path = Path(out_path)
+    if out_path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"out_path must end in one of {VIDEO_SUFFIXES} (H.264 + AAC), got {str(out_path)!r}")
     if not out_path.parent.is_dir():
         raise FileNotFoundError(f"output folder {str(out_path.parent)!r} does not exist")
     model = model.eval()
-    clip = as_model_rate(np.asarray(audio, dtype=np.float32), int(sample_rate), model)
+    clip = resample(np.asarray(audio, dtype=np.float32), int(sample_rate), model.config.sample_rate)
     network = AnalysisNetwork(model)
     scaleogram = clip_scaleogram(model, clip)
     graph = neuron_graph(network, model.config.n_bins)
     logger.info("recording activations of %d neurons over %.1f s", graph.n_vertices, len(clip) / model.config.sample_rate)
     values = clip_activations(network, scaleogram, graph)
     rate = activation_rate(len(values), scaleogram.shape[-1], model.config.hop, model.config.sample_rate)
+    shown = normalize_per_layer(values, graph)
     if layout is None:
-        layout = layout_for_clip(graph, values, n_snapshots=n_snapshots, snapshot_iterations=snapshot_iterations,
+        layout = layout_for_clip(graph, shown, n_snapshots=n_snapshots, snapshot_iterations=snapshot_iterations,
                                  seed=seed, progress=progress)
         layout_path = Path(layout_path) if layout_path is not None else out_path.with_suffix(".npz")
         save_layout(layout, layout_path)
         logger.info("saved the layout to %s", layout_path)
     else:
         layout = reusable_layout(layout, graph)
-    shown = normalize_per_layer(values, graph)
     timeline = Timeline(fps, duration=len(audio) / sample_rate, activation_rate=rate, activation_offset=1.0 / rate)
     with Offscreen(width, height) as offscreen, build_scene(offscreen, layout, max_edges=max_edges, seed=seed) as scene:
         camera = view_camera(layout.positions, width / height)

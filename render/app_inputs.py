@@ -57,9 +57,13 @@ def load_clip(path: str | Path, sample_rate: int, *, seconds: float | None = Non
         raise ValueError(f"cannot read audio file {str(path)!r} ({exc}); use one of {AUDIO_SUFFIXES}") from exc
     if len(data) == 0:
         raise ValueError(f"audio file {str(path)!r} holds no samples")
-    mono = data.mean(axis=1)
-    if source_rate != sample_rate:
-        common = gcd(int(source_rate), int(sample_rate))
-        mono = resample_poly(mono, sample_rate // common, source_rate // common)
-        logger.info("resampled %s from %d Hz to %d Hz", path, source_rate, sample_rate)
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return resample(data.mean(axis=1), source_rate, sample_rate)
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Mono samples from ``source_rate`` to ``target_rate`` (polyphase, anti-aliased), float32."""
+    if source_rate != target_rate:
+        common = gcd(int(source_rate), int(target_rate))
+        samples = resample_poly(samples, int(target_rate) // common, int(source_rate) // common)
+        logger.info("resampled %d Hz audio to %d Hz", source_rate, target_rate)
+    return np.ascontiguousarray(samples, dtype=np.float32)

@@ -78,7 +78,7 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
         written["still"] = args.out.with_suffix(".png")
     render_activation_video(model, clip, sample_rate, args.out, width=width, height=height, fps=args.fps,
                             layout=args.layout, seed=args.seed, layout_path=written.get("layout"),
-                            still_path=written.get("still"))
+                            still_path=written.get("still"), progress=True)
     return written
 
 

@@ -188,3 +188,11 @@ def test_demo_command_is_registered():
         main(["demo", "--help"])
     assert exit_info.value.code == 0
 
+
+
+def test_video_name_and_folder_are_checked_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="clip.avi"):
+        app.render_activation_video(tiny_model(), np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE, tmp_path / "clip.avi")
+    with pytest.raises(FileNotFoundError, match="missing-folder"):
+        app.render_activation_video(tiny_model(), np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE,
+                                    tmp_path / "missing-folder" / "clip.mp4")

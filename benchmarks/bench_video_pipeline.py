@@ -1,0 +1,159 @@
+"""The offline activation video of the audio model's graph: seconds of video per wall-clock second, by stage.
+
+    python benchmarks/bench_video_pipeline.py --model lean --seconds 10 --size 1920x1080 --fps 30
+
+Runs the stages of ``immersions.render.app`` one by one on the demo music: graph extraction, activations
+(front end + recorded taps), layout (static multilevel + batched snapshots), draw + read-back of every frame
+(``Offscreen.frames``, frames discarded), encoding (``write_video`` with sound, fed with pre-rendered frames
+so it is timed alone) and the streamed end-to-end render (draw, read-back and encoding overlapped, as the
+CLI runs it). Wall-clock and process CPU seconds are recorded (CPU time counts llvmpipe's threads but not
+ffmpeg's, which runs in a child process). Writes ``benchmarks/results/video_pipeline_<machine>.json``.
+
+The OpenGL context is whatever EGL provides (Mesa llvmpipe on a CPU-only machine; the renderer string
+is recorded); the layout runs on the CPU (``bh_numba``), as the CLI's does.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import numpy as np
+import torch
+
+from immersions.render import app
+from immersions.render.animation import Timeline
+from immersions.render.app_inputs import load_model
+from immersions.render.demo_audio import demo_clip
+from immersions.render.offscreen import Offscreen
+from immersions.render.video import write_video
+
+T = TypeVar("T")
+
+
+def timed(step: Callable[[], T]) -> tuple[T, dict]:
+    """Run ``step`` once: its result and its wall, process CPU and child-process CPU seconds."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start, start_cpu = time.perf_counter(), time.process_time()
+    result = step()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return result, {"wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - start_cpu,
+                    "child_cpu_s": (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)}
+
+
+def repeated(step: Callable[[], object], repeats: int) -> dict:
+    """Medians (and all values) of ``repeats`` timed runs of ``step``."""
+    runs = [timed(step)[1] for _ in range(repeats)]
+    summary = {f"median_{key}": statistics.median(run[key] for run in runs) for key in runs[0]}
+    return {**summary, "runs": runs}
+
+
+def machine() -> dict:
+    return {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="lean", help="lean, seed or a checkpoint (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="clip length (default: %(default)s)")
+    parser.add_argument("--size", default="1920x1080", help="WIDTHxHEIGHT (default: %(default)s)")
+    parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--snapshots", type=int, default=4, help="snapshot layouts (default: %(default)s)")
+    parser.add_argument("--max-edges", type=int, default=20_000, help="edges drawn (default: %(default)s)")
+    parser.add_argument("--preset", default="veryfast", help="libx264 preset (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of the draw and encode stages")
+    parser.add_argument("--warmup", type=int, default=10, help="frames drawn before timing")
+    parser.add_argument("--encode-frames", type=int, default=30, help="distinct pre-rendered frames to encode")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--machine", default="cpu2", help="name in the results file (default: %(default)s)")
+    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    model = load_model(args.model, seed=args.seed)
+    sample_rate = model.config.sample_rate
+    clip = demo_clip(args.seconds, sample_rate=sample_rate, seed=args.seed)
+    network = app.AnalysisNetwork(model)
+
+    graph, graph_time = timed(lambda: app.neuron_graph(network, model.config.n_bins))
+    scaleogram, front_time = timed(lambda: app.clip_scaleogram(model, clip))
+    values, tap_time = timed(lambda: app.clip_activations(network, scaleogram, graph))
+    shown = app.normalize_per_layer(values, graph)
+    layout, layout_time = timed(lambda: app.layout_for_clip(graph, shown, n_snapshots=args.snapshots,
+                                                            snapshot_iterations=30, seed=args.seed, progress=False))
+    rate = app.activation_rate(len(values), scaleogram.shape[-1], model.config.hop, sample_rate)
+    timeline = Timeline(args.fps, duration=len(clip) / sample_rate, activation_rate=rate, activation_offset=1 / rate)
+
+    with Offscreen(width, height) as offscreen, app.build_scene(offscreen, layout, max_edges=args.max_edges,
+                                                                seed=args.seed) as scene:
+        camera = app.view_camera(layout.positions, width / height)
+        renderer = offscreen.ctx.info["GL_RENDERER"]
+
+        def frames():
+            return app.render_frames(offscreen, scene, camera, timeline, layout.positions, shown)
+
+        for _ in itertools.islice(frames(), args.warmup):
+            pass
+        draw = repeated(lambda: sum(1 for _ in frames()), args.repeats)
+        stills = list(itertools.islice(frames(), args.encode_frames))
+        with tempfile.TemporaryDirectory() as folder:
+            target = Path(folder) / "bench.mp4"
+
+            def encode() -> None:
+                write_video(target, itertools.islice(itertools.cycle(stills), timeline.n_frames), args.fps,
+                            audio=clip, sample_rate=sample_rate, n_frames=timeline.n_frames, preset=args.preset,
+                            progress=False)
+
+            def stream() -> None:
+                write_video(target, frames(), args.fps, audio=clip, sample_rate=sample_rate,
+                            n_frames=timeline.n_frames, preset=args.preset, progress=False)
+
+            encoding = repeated(encode, args.repeats)
+            streamed = repeated(stream, args.repeats)
+
+    video_seconds = timeline.duration
+    prepare = graph_time["wall_s"] + front_time["wall_s"] + tap_time["wall_s"]
+    record = {
+        "benchmark": "video_pipeline",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {**machine(), "gl_renderer": renderer, "name": args.machine},
+        "parameters": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                       "neurons": graph.n_vertices, "edges": graph.n_edges, "activation_steps": len(values),
+                       "activation_rate_hz": rate, "frames": timeline.n_frames, "video_seconds": video_seconds},
+        "stages": {"graph": graph_time, "front_end": front_time, "activations": tap_time, "layout": layout_time,
+                   "draw_readback": draw, "encode": encoding, "streamed_render": streamed},
+        "per_frame_ms": {"draw_readback": 1000 * draw["median_wall_s"] / timeline.n_frames,
+                         "encode": 1000 * encoding["median_wall_s"] / timeline.n_frames,
+                         "streamed_render": 1000 * streamed["median_wall_s"] / timeline.n_frames},
+        "video_seconds_per_wall_second": {
+            "streamed_render": video_seconds / streamed["median_wall_s"],
+            "with_activations": video_seconds / (prepare + streamed["median_wall_s"]),
+            "with_layout": video_seconds / (prepare + layout_time["wall_s"] + streamed["median_wall_s"]),
+        },
+        "gpu": (None if torch.cuda.is_available() else
+                "not measured: this machine has no GPU; the same script measures one where its EGL driver is present"),
+    }
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    path = args.out_dir / f"video_pipeline_{args.machine}.json"
+    path.write_text(json.dumps(record, indent=2))
+    print(json.dumps({"stages_wall_s": {k: v.get("wall_s", v.get("median_wall_s")) for k, v in record["stages"].items()},
+                      **record["video_seconds_per_wall_second"]}, indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
