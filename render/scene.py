@@ -186,7 +186,7 @@ def _live_framebuffer(ctx: moderngl.Context) -> moderngl.Framebuffer:
     """The bound framebuffer, or the default one (bound now) when none is or it has been released:
     moderngl rebinds ``ctx.fbo`` after creating a framebuffer, which fails on a deleted one."""
     bound = ctx.fbo
-    if bound is None or type(bound.mglo).__name__ == "InvalidObject":
+    if bound is None or isinstance(bound.mglo, moderngl.InvalidObject):
         bound = ctx.detect_framebuffer(0)
         bound.use()
     return bound
