@@ -37,22 +37,36 @@ def _rss_gib() -> float:
 def _timed(fn, warmup: int, repeats: int) -> tuple[object, list[float]]:
     result = None
     for _ in range(warmup):
+        result = None  # free the previous result first, so peak memory is one result's
         result = fn()
     times = []
     for _ in range(repeats):
+        result = None
         start = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - start)
     return result, times
 
 
-def measure(model_name: str, size: int, warmup: int, repeats: int, max_edges: int) -> dict:
-    """One model's row (runs in the child process)."""
+def build_model(name: str, size: int) -> tuple[torch.nn.Module, torch.Tensor]:
+    """A zoo model with its input (``size`` x ``size`` images), or ``cpc-<config>`` on 4 s of audio."""
+    if name.startswith("cpc-"):
+        from immersions.cpc.config import CONFIGS
+        from immersions.cpc.model import CPC
+
+        config = CONFIGS[name[4:]]
+        torch.manual_seed(0)
+        return CPC(config).eval(), torch.randn(1, 4 * config.sample_rate)
     from immersions.layout import zoo
+
+    return zoo.build(name, input_shape=None if name == "audio" else (1, 3, size, size))
+
+
+def measure(model_name: str, size: int, warmup: int, repeats: int, max_edges: int, hierarchy_max_edges: int) -> dict:
+    """One model's row (runs in the child process)."""
     from immersions.layout.extract import extract
 
-    shape = None if model_name == "audio" else (1, 3, size, size)
-    model, example = zoo.build(model_name, input_shape=shape)
+    model, example = build_model(model_name, size)
     rss_model = _rss_gib()
     graph, times = _timed(lambda: extract(model, example, max_edges=max_edges), warmup, repeats)
     row = {
@@ -62,7 +76,11 @@ def measure(model_name: str, size: int, warmup: int, repeats: int, max_edges: in
         "extract_median_s": statistics.median(times), "extract_times_s": times,
         "rss_after_model_gib": rss_model, "peak_rss_gib": _rss_gib(),
     }
-    if importlib.util.find_spec("immersions.layout.hierarchy") is not None:
+    if importlib.util.find_spec("immersions.layout.hierarchy") is None:
+        row["hierarchy"] = "skipped: immersions.layout.hierarchy is not installed"
+    elif graph.n_edges > hierarchy_max_edges:
+        row["hierarchy"] = f"skipped: more than --hierarchy-max-edges={hierarchy_max_edges} edges"
+    else:
         from immersions.layout.hierarchy import build_hierarchy
         hierarchy, h_times = _timed(lambda: build_hierarchy(graph), 0, max(1, repeats // 2))
         row.update({"hierarchy_median_s": statistics.median(h_times), "hierarchy_times_s": h_times,
@@ -78,21 +96,26 @@ def machine() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["audio", "resnet18", "vgg16"])
+    parser.add_argument("--models", nargs="+", default=["audio", "resnet18", "vgg16"],
+                        help="zoo names, or cpc-<config> (e.g. cpc-seed) when immersions.cpc is installed")
     parser.add_argument("--size", type=int, default=224, help="image side for vgg16/resnet18")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-edges", type=int, default=500_000_000)
+    parser.add_argument("--hierarchy-max-edges", type=int, default=50_000_000,
+                        help="time build_hierarchy only on graphs up to this many edges")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="JSON path (default: results/graph_<machine>.json)")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.size, args.warmup, args.repeats, args.max_edges)))
+        print(json.dumps(measure(args.child, args.size, args.warmup, args.repeats, args.max_edges,
+                                 args.hierarchy_max_edges)))
         return
     rows = []
     for name in args.models:
         cmd = [sys.executable, __file__, "--child", name, "--size", str(args.size), "--warmup", str(args.warmup),
-               "--repeats", str(args.repeats), "--max-edges", str(args.max_edges)]
+               "--repeats", str(args.repeats), "--max-edges", str(args.max_edges),
+               "--hierarchy-max-edges", str(args.hierarchy_max_edges)]
         done = subprocess.run(cmd, check=True, capture_output=True, text=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         r = rows[-1]

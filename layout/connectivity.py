@@ -159,10 +159,12 @@ _ELEMENTWISE_METHODS: frozenset = NONLINEAR_METHODS | frozenset({
 _MOVE_FUNCTIONS: frozenset = frozenset({
     torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze, torch.permute, torch.transpose,
     torch.movedim, torch.cat, torch.concat, torch.narrow, torch.roll, torch.flip, F.pad, operator.getitem,
+    torch.chunk, torch.split, torch.unbind, torch.tensor_split,
 })
 _MOVE_METHODS: frozenset = frozenset({
     "view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "permute", "transpose", "movedim",
-    "narrow", "roll", "flip", "expand", "expand_as", "repeat", "view_as", "reshape_as",
+    "narrow", "roll", "flip", "expand", "expand_as", "repeat", "view_as", "reshape_as", "chunk", "split",
+    "unbind", "tensor_split",
 })
 _MOVE_MODULES: tuple[type, ...] = (
     nn.Flatten, nn.Unflatten, nn.ZeroPad1d, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d,

@@ -13,6 +13,7 @@ residual connection gives an edge that skips a layer). Connectivity is binary: w
 """
 from __future__ import annotations
 
+import functools
 import logging
 import operator
 from dataclasses import dataclass
@@ -120,7 +121,11 @@ def trace(model: nn.Module, example_input: torch.Tensor | Sequence[torch.Tensor]
     model.eval()
     try:
         tracer = _QualnameTracer(leaf_modules)
-        graph = tracer.trace(model)
+        try:
+            graph = tracer.trace(model)
+        except Exception as exc:  # fx raises many kinds; all mean "not symbolically traceable"
+            raise ValueError(f"torch.fx cannot trace {type(model).__name__} ({type(exc).__name__}: {exc}); pass "
+                             "the untraceable submodules as leaf_modules=[...]") from exc
         module = fx.GraphModule(tracer.root, graph)
         with torch.no_grad():
             _ValueProp(module).propagate(*inputs)
@@ -223,13 +228,9 @@ class _Propagation:
     def _op(self, node: fx.Node) -> None:
         parent = _tuple_parent(node)
         call = self._call(node, parent if parent is not None else node)
-        if parent is not None:
-            index = node.args[1]
-            rule = find_rule(call.kind, call.target)
-            if rule is not None:
-                rule = lambda c: movement_rule(c, lambda values: run_op(c, values)[index])  # noqa: E731
-        else:
-            rule = find_rule(call.kind, call.target)
+        rule = find_rule(call.kind, call.target)
+        if parent is not None and rule is not None:
+            rule = functools.partial(_tuple_item_rule, index=node.args[1])
         mapped = self._apply(node, call, rule)
         self.spaces[node] = mapped.space if mapped else None
         incoming: dict[str, Relation] = {}
@@ -266,6 +267,11 @@ class _Propagation:
                 raise
             space = self.convention(call.out_shape)
             return OpMap(space, {}) if space is not None else None
+
+
+def _tuple_item_rule(call: OpCall, *, index: int) -> OpMap:
+    """``op(...)[index]`` for ops returning tuples (chunk, split, unbind): probe the op, take the item."""
+    return movement_rule(call, lambda values: run_op(call, values)[index])
 
 
 def _tensor_args(node: fx.Node) -> list[fx.Node]:

@@ -243,12 +243,22 @@ class PadCrop(nn.Module):
         return self.conv(y)[:, :, 1:, :]
 
 
+class Halves(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):  # chunk returns a tuple; its items are traced through getitem
+        a, b = self.conv(x).chunk(2, dim=1)
+        return a + b.roll(1, dims=2)
+
+
 class Gate(nn.Module):
     def forward(self, x):  # broadcast a per-channel summary over frequency
         return x * x.mean(dim=(2, 3), keepdim=True) + x.mean(dim=-1, keepdim=True)
 
 
-@pytest.mark.parametrize("body", [ChannelsLast(), Fold(), PadCrop(), Gate(), nn.AdaptiveAvgPool2d((2, 3)),
+@pytest.mark.parametrize("body", [ChannelsLast(), Fold(), PadCrop(), Halves(), Gate(), nn.AdaptiveAvgPool2d((2, 3)),
                                   nn.Conv2d(3, 6, (2, 3), stride=(2, 1), dilation=(2, 1), groups=3)],
                          ids=lambda m: type(m).__name__)
 def test_rules_agree_with_autograd_dependencies(body):

@@ -183,3 +183,10 @@ def test_bad_arguments_raise_with_the_value():
         extract(lambda x: x, torch.randn(1, 2))
     with pytest.raises(ValueError, match="no taps"):
         extract(nn.Conv1d(1, 1, 1), torch.randn(1, 1, 3))
+
+    class DataDependent(nn.Module):
+        def forward(self, x):
+            return torch.relu(x) if x.sum() > 0 else x
+
+    with pytest.raises(ValueError, match="leaf_modules"):
+        extract(DataDependent(), torch.randn(1, 2))
