@@ -157,7 +157,7 @@ class AutoregressiveModel(nn.Module):
 class ReceptiveField:
     """Exact receptive fields and strides along time, from the audio up to c."""
 
-    scaleogram_samples: int  # samples one frame depends on (the longest filter kernel)
+    scaleogram_samples: int  # samples one frame depends on (the longest filter, causal front end)
     hop: int  # samples per frame
     encoder_frames: int  # frames one z step depends on
     frames_per_step: int  # frames per z step
@@ -244,7 +244,7 @@ class CPC(nn.Module):
         encoder_frames, frames_per_step = _span(enc_layers)
         context_steps, context_stride = _span(ar_layers)
         return ReceptiveField(
-            scaleogram_samples=max(self.scaleogram.kernel_sizes),
+            scaleogram_samples=self.scaleogram.filter_span,
             hop=self.config.hop,
             encoder_frames=encoder_frames,
             frames_per_step=frames_per_step,

@@ -7,7 +7,10 @@ that band. Filter lengths follow the usual constant-Q rule ``L_b = Q * sr / f_b`
 (the relative bandwidth librosa uses), so magnitudes are comparable with ``librosa.cqt(scale=False)``.
 
 Bands are convolved one octave at a time: every octave has its own kernel, as long as its lowest
-band's filter, so short high-frequency filters are never padded to the longest (lowest) one.
+band's filter (rounded up to whole hops), so short high-frequency filters are never padded to the
+longest (lowest) one. The audio is cut into hop-sized blocks and each octave is a stride-1 Conv1d
+over blocks (``hop`` input channels): the same sums as a stride-``hop`` conv over samples, about
+twice as fast forward and backward on CPU.
 
 Time alignment. Frame ``t`` is anchored at sample ``a_t = (t + 1) * hop``; an input of ``S`` samples gives
 ``S // hop`` frames. In causal mode (``CPCConfig.causal=True``, the default) every window *ends* at its
@@ -72,46 +75,63 @@ def _band_filter(frequency: float, length: float, sample_rate: int) -> np.ndarra
     return filt / np.abs(filt).sum()
 
 
-def _octave_kernel(config: CPCConfig, bands: range) -> np.ndarray:
-    """Kernel ``(2 * n_bands, 1, K)`` for a group of bands: real parts first, then imaginary parts."""
+def _ceil_to(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+def _octave_kernel(config: CPCConfig, bands: range) -> tuple[np.ndarray, int]:
+    """Block kernel ``(2 * n_bands, hop, K / hop)`` of a group of bands and its start before the anchor.
+
+    Real parts come first, then imaginary parts. Every band's taps sit where its window lies relative
+    to the frame anchor (ending there when causal, centred on it otherwise); the kernel starts
+    ``lead`` samples before the anchor and is zero-extended to whole hops, so the convolution can run
+    over hop-sized blocks with stride 1 instead of over samples with stride ``hop``.
+    """
+    hop = config.hop
     freqs, lengths = band_frequencies(config), filter_lengths(config)
     filters = [_band_filter(freqs[b], lengths[b], config.sample_rate) for b in bands]
-    size = max(len(f) for f in filters)
-    kernel = np.zeros((2 * len(filters), 1, size), dtype=np.float64)
-    for i, filt in enumerate(filters):
-        start = size - len(filt) if config.causal else size // 2 - len(filt) // 2
-        kernel[i, 0, start:start + len(filt)] = filt.real
-        kernel[len(filters) + i, 0, start:start + len(filt)] = filt.imag
-    return kernel
+    starts = [-len(f) if config.causal else -(len(f) // 2) for f in filters]  # relative to the anchor
+    lead = _ceil_to(max(-s for s in starts), hop)
+    size = _ceil_to(max(lead + s + len(f) for s, f in zip(starts, filters)), hop)
+    flat = np.zeros((2 * len(filters), size), dtype=np.float64)
+    for i, (rel, filt) in enumerate(zip(starts, filters)):
+        flat[i, lead + rel:lead + rel + len(filt)] = filt.real
+        flat[len(filters) + i, lead + rel:lead + rel + len(filt)] = filt.imag
+    return flat.reshape(len(flat), size // hop, hop).transpose(0, 2, 1), lead
 
 
 class Scaleogram(nn.Module):
-    """Audio ``(B, S) | (S,) | (B, 1, S)`` -> scaleogram ``(B, 2, F, T)`` with ``T = S // hop``."""
+    """Audio ``(B, S) | (S,) | (B, 1, S)`` -> scaleogram ``(B, 2, F, T)`` with ``T = S // hop``.
+
+    Trailing samples after ``T * hop`` are ignored (in causal mode no frame could see them anyway).
+    """
 
     def __init__(self, config: CPCConfig) -> None:
         super().__init__()
-        self.hop = config.hop
+        self.hop = hop = config.hop
         self.n_bins = config.n_bins
         self.causal = config.causal
         self.power_floor = float(config.power_floor)
+        lengths = [max(int(round(n)), 1) for n in filter_lengths(config)]
+        self.filter_span = max(lengths) if config.causal else max(lengths) // 2  # samples before an anchor
         groups = [range(s, min(s + config.bins_per_octave, config.n_bins))
                   for s in range(0, config.n_bins, config.bins_per_octave)]
-        kernels = [torch.tensor(_octave_kernel(config, g), dtype=torch.float32) for g in groups]
-        sizes = [k.shape[-1] for k in kernels]
-        longest = max(sizes)
-        if config.causal:
-            self._pad = (longest - config.hop, 0)
-            self._crops = tuple((longest - k, 0) for k in sizes)
-        else:
-            self._pad = (longest // 2 - config.hop, longest - longest // 2)
-            self._crops = tuple((longest // 2 - k // 2, (longest - longest // 2) - (k - k // 2)) for k in sizes)
+        kernels, leads = zip(*(_octave_kernel(config, g) for g in groups))
+        blocks = [k.shape[-1] for k in kernels]
+        first = max(leads)  # samples needed before the first anchor
+        after = max(b * hop - lead for b, lead in zip(blocks, leads))  # samples needed after the last anchor
+        self._pad = (first - hop, after)
+        extra = (first - hop + after) // hop
+        # group g reads blocks [o, n - e) of the padded signal's n = T + extra blocks
+        self._crops = tuple(((first - lead) // hop, extra - (first - lead) // hop - b + 1)
+                            for b, lead in zip(blocks, leads))
         self.n_groups = len(kernels)
         for g, kernel in enumerate(kernels):
-            name = f"kernel_{g}"
+            name, tensor = f"kernel_{g}", torch.tensor(np.ascontiguousarray(kernel), dtype=torch.float32)
             if config.trainable_kernels:
-                self.register_parameter(name, nn.Parameter(kernel))
+                self.register_parameter(name, nn.Parameter(tensor))
             else:
-                self.register_buffer(name, kernel, persistent=False)
+                self.register_buffer(name, tensor, persistent=False)
         advance = 2.0 * np.pi * band_frequencies(config) * config.hop / config.sample_rate
         self.register_buffer("advance_cos", torch.tensor(np.cos(advance), dtype=torch.float32)[:, None],
                              persistent=False)
@@ -120,8 +140,8 @@ class Scaleogram(nn.Module):
 
     @property
     def kernel_sizes(self) -> list[int]:
-        """Length in samples of each octave's kernel, lowest octave first."""
-        return [getattr(self, f"kernel_{g}").shape[-1] for g in range(self.n_groups)]
+        """Length in samples of each octave's kernel (whole hops), lowest octave first."""
+        return [getattr(self, f"kernel_{g}").shape[-1] * self.hop for g in range(self.n_groups)]
 
     def extra_repr(self) -> str:
         shapes = ", ".join(str(tuple(getattr(self, f"kernel_{g}").shape)) for g in range(self.n_groups))
@@ -130,12 +150,13 @@ class Scaleogram(nn.Module):
 
     def complex_response(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Real and imaginary parts of the filter responses, each ``(B, F, T)``."""
-        x = F.pad(as_batch_audio(audio).float(), self._pad)
+        x = as_batch_audio(audio).float().unfold(-1, self.hop, self.hop).flatten(-2)  # T * hop samples
+        x = F.pad(x, self._pad).unfold(-1, self.hop, self.hop)  # (B, 1, T + extra, hop)
+        x = x.squeeze(1).transpose(1, 2)  # (B, hop, blocks)
         real, imag = [], []
         for g, (left, right) in enumerate(self._crops):
             kernel = getattr(self, f"kernel_{g}")
-            part = x[..., left:-right] if right else x[..., left:]
-            out = F.conv1d(part, kernel, stride=self.hop)
+            out = F.conv1d(x[..., left:-right] if right else x[..., left:], kernel)
             half = kernel.shape[0] // 2
             real.append(out[:, :half])
             imag.append(out[:, half:])
