@@ -181,12 +181,13 @@ class Timeline:
 
 
 def default_timeline(activations: np.ndarray | None, audio: np.ndarray | None, sample_rate: int | None,
-                     fps: float = 60.0, cycle: float = DEFAULT_CYCLE) -> Timeline:
+                     fps: float = 60.0, cycle: float = DEFAULT_CYCLE,
+                     activation_rate: float = ACTIVATION_RATE) -> Timeline:
     """A viewer's loop: as long as the sound track, else the activations, else one ``cycle`` of snapshots."""
     if audio is not None:
         if sample_rate is None:
             raise ValueError("audio needs its sample_rate")
-        return Timeline(fps, duration=len(audio) / sample_rate, cycle=cycle)
+        return Timeline(fps, duration=len(audio) / sample_rate, cycle=cycle, activation_rate=activation_rate)
     if activations is not None:
-        return Timeline.for_activations(int(np.shape(activations)[0]), fps, cycle=cycle)
-    return Timeline(fps, duration=cycle)
+        return Timeline.for_activations(int(np.shape(activations)[0]), fps, activation_rate, cycle=cycle)
+    return Timeline(fps, duration=cycle, activation_rate=activation_rate)

@@ -22,6 +22,7 @@ draws into ``ctx.detect_framebuffer(self.defaultFramebufferObject())``. Run the 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -168,11 +169,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = load_view_data(args.layout, args.activations, None)
     QSurfaceFormat.setDefaultFormat(surface_format())
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    timeline = default_timeline(data.activations, None, None, activation_rate=data.activation_rate)
     widget = LayoutWidget(data.snapshots, activations=data.activations, layer_index=data.layer_index,
-                          edges=data.edges)
+                          edges=data.edges, timeline=timeline)
     widget.setWindowTitle(f"immersions - {args.layout.name}")
     widget.resize(*args.size)
     app.aboutToQuit.connect(widget.release)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Qt's event loop never returns to Python for Ctrl-C
     widget.show()
     return app.exec()
 

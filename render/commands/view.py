@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from ..animation import DEFAULT_CYCLE, default_timeline
+from ..animation import ACTIVATION_RATE, DEFAULT_CYCLE, default_timeline
 from ..window import Window, require_display
 
 
@@ -20,13 +20,17 @@ class ViewData:
     layer_index: np.ndarray
     edges: np.ndarray
     activations: np.ndarray | None
+    activation_rate: float
     audio: np.ndarray | None
     sample_rate: int | None
 
 
 def load_view_data(layout_path: Path, activations_path: Path | None, audio_path: Path | None) -> ViewData:
-    """Read a layout, optional activations of the same network and an optional sound file."""
-    from immersions.layout.activations import load_activations
+    """Read a layout, optional activations of the same network and an optional sound file.
+
+    Activations without a recorded frame rate are taken to run at the default hop rate (44100 / 4096 Hz).
+    """
+    from immersions.layout.activations import Activations
     from immersions.layout.io import load_layout
 
     layout = load_layout(layout_path)
@@ -36,33 +40,45 @@ def load_view_data(layout_path: Path, activations_path: Path | None, audio_path:
     layers = layout.layers
     layer_index = np.repeat(np.arange(len(layers), dtype=np.int32), [layer.count for layer in layers])
     assert layer_index.shape[0] == snapshots.shape[1], "the layer table covers every vertex"
-    activations = None
+    activations, activation_rate = None, ACTIVATION_RATE
     if activations_path is not None:
-        recorded = load_activations(activations_path)
-        activations = np.asarray(recorded.values, dtype=np.float32)
-        if activations.ndim != 2 or activations.shape[1] != snapshots.shape[1]:
-            raise ValueError(f"activations in {str(activations_path)!r} have shape {activations.shape}; "
-                             f"the layout has {snapshots.shape[1]} neurons")
+        if not Path(activations_path).is_file():
+            raise FileNotFoundError(f"activations file {str(activations_path)!r} does not exist")
+        recorded = Activations.load(activations_path)
+        if recorded.layers != layers:
+            raise ValueError(f"activations in {str(activations_path)!r} were recorded for layers "
+                             f"{_shapes(recorded.layers)}, but the layout has {_shapes(layers)}")
+        activations = recorded.values
+        activation_rate = recorded.frame_rate or ACTIVATION_RATE
     audio, sample_rate = None, None
     if audio_path is not None:
         if not Path(audio_path).is_file():
             raise FileNotFoundError(f"audio file {str(audio_path)!r} does not exist")
         audio, sample_rate = soundfile.read(audio_path, dtype="float32", always_2d=True)
-    return ViewData(snapshots, layer_index, layout.graph.edges, activations, audio, sample_rate)
+    return ViewData(snapshots, layer_index, layout.graph.edges, activations, activation_rate, audio, sample_rate)
+
+
+def _shapes(layers: tuple) -> list[str]:
+    """Layers as ``name(channels x size)`` for error messages."""
+    return [f"{layer.name}({layer.channels}x{layer.size})" for layer in layers]
 
 
 def run(args: argparse.Namespace) -> int:
     """Open the viewer and block until it is closed."""
     require_display()
     data = load_view_data(args.layout, args.activations, args.audio)
-    timeline = default_timeline(data.activations, data.audio, data.sample_rate, fps=args.fps, cycle=args.cycle)
+    timeline = default_timeline(data.activations, data.audio, data.sample_rate, fps=args.fps, cycle=args.cycle,
+                                activation_rate=data.activation_rate)
     with Window(data.snapshots, activations=data.activations, layer_index=data.layer_index,
                 edges=None if args.no_edges else data.edges, audio=data.audio, sample_rate=data.sample_rate,
                 timeline=timeline, size=args.size, title=f"immersions - {args.layout.name}",
                 colormap=args.colormap, screenshot_dir=args.screenshots) as window:
         print("drag: pan | wheel: zoom | space: pause | 1-9, tab: focus a layer, 0: all | e: edges | "
               "s: screenshot | q: quit")
-        window.run()
+        try:
+            window.run()
+        except KeyboardInterrupt:
+            print("interrupted")
     return 0
 
 

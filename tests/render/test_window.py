@@ -183,3 +183,51 @@ def test_audio_clock_follows_samples_played(monkeypatch):
     clock.toggle()
     assert clock.paused
     clock.close()
+
+
+def saved_layout_files(tmp_path, activation_layers=None):
+    """A tiny two-layer layout, activations recorded at 20 frames/s and a stereo sound file."""
+    layout_io = pytest.importorskip("immersions.layout.io")
+    from immersions.layout.activations import Activations
+    from immersions.layout.forces import ForceParams
+    from immersions.layout.graph import NeuronGraph, layer_table
+    from immersions.layout.layout import Layout
+
+    layers = layer_table([("conv1", 2, 5), ("conv2", 3, 4)])
+    n = layers[-1].stop
+    graph = NeuronGraph.from_edges(layers, np.arange(10), np.arange(10, 20))
+    rng = np.random.default_rng(0)
+    layout = Layout(rng.normal(size=(2, n, 2)).astype(np.float32), graph, ForceParams(), 0,
+                    np.ones((2, n), np.float32), np.zeros((2, n, 2), np.float32), np.ones(2, np.float32),
+                    np.zeros(n, bool))
+    layout_path = layout_io.save_layout(layout, tmp_path / "layout.npz")
+    recorded_layers = layers if activation_layers is None else layer_table(activation_layers)
+    activations_path = tmp_path / "activations.npz"
+    Activations(rng.random((9, recorded_layers[-1].stop)).astype(np.float32), recorded_layers, 20.0).save(activations_path)
+    audio_path = tmp_path / "clip.wav"
+    import soundfile
+    soundfile.write(audio_path, np.zeros((4410, 2), np.float32), 44100)
+    return layout, layout_path, activations_path, audio_path
+
+
+def test_view_loads_layout_activations_and_audio(tmp_path):
+    from immersions.render.commands.view import load_view_data
+
+    layout, layout_path, activations_path, audio_path = saved_layout_files(tmp_path)
+    data = load_view_data(layout_path, activations_path, audio_path)
+    np.testing.assert_array_equal(data.snapshots, layout.positions)
+    np.testing.assert_array_equal(data.layer_index, [0] * 10 + [1] * 12)
+    np.testing.assert_array_equal(data.edges, layout.graph.edges)
+    assert data.activations.shape == (9, 22) and data.activation_rate == 20.0
+    assert data.audio.shape == (4410, 2) and data.sample_rate == 44100
+    assert load_view_data(layout_path, None, None).activations is None
+
+
+def test_view_rejects_activations_of_another_network(tmp_path):
+    from immersions.render.commands.view import load_view_data
+
+    _, layout_path, activations_path, _ = saved_layout_files(tmp_path, [("conv1", 2, 5), ("fc", 1, 12)])
+    with pytest.raises(ValueError, match="fc"):
+        load_view_data(layout_path, activations_path, None)
+    with pytest.raises(FileNotFoundError, match="missing.wav"):
+        load_view_data(layout_path, None, tmp_path / "missing.wav")
