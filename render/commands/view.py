@@ -38,8 +38,6 @@ def load_view_data(layout_path: Path, activations_path: Path | None, audio_path:
     if snapshots.ndim != 3 or snapshots.shape[2] != 2:
         raise ValueError(f"the viewer draws 2-D layouts; {str(layout_path)!r} has positions {snapshots.shape}")
     layers = layout.layers
-    layer_index = np.repeat(np.arange(len(layers), dtype=np.int32), [layer.count for layer in layers])
-    assert layer_index.shape[0] == snapshots.shape[1], "the layer table covers every vertex"
     activations, activation_rate = None, ACTIVATION_RATE
     if activations_path is not None:
         if not Path(activations_path).is_file():
@@ -55,7 +53,7 @@ def load_view_data(layout_path: Path, activations_path: Path | None, audio_path:
         if not Path(audio_path).is_file():
             raise FileNotFoundError(f"audio file {str(audio_path)!r} does not exist")
         audio, sample_rate = soundfile.read(audio_path, dtype="float32", always_2d=True)
-    return ViewData(snapshots, layer_index, layout.graph.edges, activations, activation_rate, audio, sample_rate)
+    return ViewData(snapshots, layout.graph.layer_index(), layout.graph.edges, activations, activation_rate, audio, sample_rate)
 
 
 def _shapes(layers: tuple) -> list[str]:
