@@ -3,6 +3,8 @@
 Every backend computes, for each of ``B`` independent point sets (snapshots or graphs),
 ``r_i = q_i * sum_j q_j (p_i - p_j) / (|p_i - p_j|^2 + softening^2)^((k+1)/2)``
 as ``repulsion(pos (B, N, D), charge (B, N), k, theta, *, softening) -> (B, N, D)``.
+Coincident points exert no force on each other, also when ``softening`` is 0 (the pair term is 0/0);
+a softening > 0 keeps every other pair finite too.
 """
 from __future__ import annotations
 

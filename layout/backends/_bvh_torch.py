@@ -106,12 +106,14 @@ def summarize(rel: torch.Tensor, charge: torch.Tensor, levels: int, leaf: int) -
 
 
 def _inverse_power(r2: torch.Tensor, expo: float) -> torch.Tensor:
-    """``r2 ** -expo``, with k = 1 and k = 2 done without ``pow``."""
+    """``r2 ** -expo``, with k = 1 and k = 2 done without ``pow``; 0 for coincident points (r2 = 0)."""
     if expo == 1.0:
-        return r2.reciprocal()
-    if expo == 1.5:
-        return r2.rsqrt() / r2
-    return r2.pow(-expo)
+        inverse = r2.reciprocal()
+    elif expo == 1.5:
+        inverse = r2.rsqrt() / r2
+    else:
+        inverse = r2.pow(-expo)
+    return torch.where(r2 > 0, inverse, 0.0)
 
 
 def _monopoles(targets: torch.Tensor, sources: torch.Tensor, charge: torch.Tensor, expo: float,

@@ -24,5 +24,5 @@ def check_inputs(pos: torch.Tensor, charge: torch.Tensor, k: float, theta: float
         raise ValueError(f"k must be a finite exponent > 0, got {k!r}")
     if not (math.isfinite(theta) and theta >= 0):
         raise ValueError(f"theta must be a finite opening angle >= 0, got {theta!r}")
-    if not (math.isfinite(softening) and softening > 0):
-        raise ValueError(f"softening must be finite and > 0 (it keeps coincident points finite), got {softening!r}")
+    if not (math.isfinite(softening) and softening >= 0):
+        raise ValueError(f"softening must be a finite length >= 0, got {softening!r}")

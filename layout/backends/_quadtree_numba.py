@@ -115,7 +115,9 @@ def summarize(start, end, parent, leaf, spos, sq):
 
 @nb.njit(inline="always", fastmath=FASTMATH)
 def _inverse_power(r2: float, expo: float) -> float:
-    """``r2 ** -expo`` with the common exponents (k = 1, 2, 3) done without ``pow``."""
+    """``r2 ** -expo`` with the common exponents (k = 1, 2, 3) done without ``pow``; 0 for coincident points."""
+    if r2 == 0.0:
+        return 0.0
     if expo == 1.0:
         return 1.0 / r2
     if expo == 1.5:

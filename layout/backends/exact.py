@@ -26,6 +26,7 @@ def repulsion(pos: torch.Tensor, charge: torch.Tensor, k: float, theta: float = 
         p, q = pos[:, rows], charge[:, rows]
         diff = p[:, :, None, :] - pos[:, None, :, :]            # (B, c, N, D)
         dist2 = diff.square().sum(-1) + eps2                     # (B, c, N)
-        scale = charge[:, None, :] * dist2.pow(-(k + 1) / 2)     # q_j / |d|^(k+1)
+        inverse = torch.where(dist2 > 0, dist2.pow(-(k + 1) / 2), 0.0)  # coincident pairs: no force
+        scale = charge[:, None, :] * inverse                     # q_j / |d|^(k+1)
         out[:, begin:begin + chunk] = (diff * scale[..., None]).sum(2) * q[..., None]
     return out

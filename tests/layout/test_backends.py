@@ -169,7 +169,7 @@ def test_invalid_arguments_name_the_argument(backend):
     with pytest.raises(ValueError, match="theta"):
         repulsion(pos, charge, 1.0, -0.1)
     with pytest.raises(ValueError, match="softening"):
-        repulsion(pos, charge, 1.0, 0.5, softening=0.0)
+        repulsion(pos, charge, 1.0, 0.5, softening=-1e-3)
 
 
 def _adversarial_sets():
@@ -205,6 +205,17 @@ def test_adversarial_point_sets_give_finite_forces(backend, points, k, theta):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("backend", BH_BACKENDS + ["exact"])
+def test_coincident_points_feel_nothing_from_each_other_without_softening(backend, device):
+    repulsion = _backend_on(backend, device)
+    pos = torch.tensor([[[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [2.0, 0.0]]], device=device)
+    force = repulsion(pos, torch.ones(1, 4, device=device), 1.0, 0.5, softening=0.0).cpu()
+    # each of the three coincident points is pushed only by the far one: 1 / 2 along -x
+    torch.testing.assert_close(force[0, :3], torch.tensor([[-0.5, 0.0]]).expand(3, -1))
+    torch.testing.assert_close(force[0, 3], torch.tensor([1.5, 0.0]))
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("backend", BH_BACKENDS)
 def test_tiny_sets(backend, device):
     repulsion = _backend_on(backend, device)
@@ -217,3 +228,17 @@ def test_tiny_sets(backend, device):
     expected = 1.0 / (1.0 + 1e-6)
     assert math.isclose(f[0, 1, 0].item(), expected, rel_tol=1e-5) and math.isclose(f[0, 0, 0].item(), -expected,
                                                                                       rel_tol=1e-5)
+
+
+@pytest.mark.gpu
+def test_bh_torch_never_synchronises_with_the_host():
+    pos, charge = _points("clustered", 5000, 2, seed=9)
+    pos, charge = pos.cuda(), charge.cuda()
+    repulsion = get_backend("bh_torch")
+    repulsion(pos, charge, 1.0, 0.5)  # warm-up: lazy CUDA initialisation may synchronise once
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        force = repulsion(pos, charge, 1.0, 0.5)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(force).all()
