@@ -10,7 +10,7 @@ from ._checks import check_inputs
 LEAF_MIN = 8
 # elements of the largest (B, leaves, leaf, candidates, D) intermediate of one traversal chunk: small on
 # CPUs (cache), large on GPUs, where fewer chunks mean fewer kernel launches
-PAIRS_PER_CHUNK = {"cpu": 2 ** 24, "cuda": 2 ** 28}
+PAIRS_PER_CHUNK = {"cpu": 2 ** 24, "cuda": 2 ** 29}
 
 
 def repulsion(pos: torch.Tensor, charge: torch.Tensor, k: float, theta: float, *,
