@@ -57,8 +57,9 @@ def imageio_peer(path: Path, frames: list[np.ndarray], fps: float, crf: int, pre
     import imageio.v2 as imageio
 
     def run() -> None:
-        with imageio.get_writer(path, fps=fps, codec="libx264", quality=None, macro_block_size=1,
-                                ffmpeg_log_level="error", ffmpeg_params=["-crf", str(crf), "-preset", preset]) as writer:
+        options = dict(fps=fps, codec="libx264", quality=None, macro_block_size=1, ffmpeg_log_level="error",
+                       ffmpeg_params=["-crf", str(crf), "-preset", preset])
+        with imageio.get_writer(path, **options) as writer:
             for frame in frames:
                 writer.append_data(frame)
     return run
@@ -96,16 +97,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / "bench.mp4"
         for preset in args.presets:
-            rows.append(row("write_video", timed(lambda: write_video(target, frames, args.fps, crf=args.crf,
-                                                                     preset=preset, progress=False),
-                                                 args.warmup, args.repeats), args.frames, preset=preset, audio=False))
-            rows.append(row("write_video+audio", timed(lambda: write_video(target, frames, args.fps, audio=audio,
-                                                                           sample_rate=sample_rate, crf=args.crf,
-                                                                           preset=preset, progress=False),
-                                                       args.warmup, args.repeats), args.frames, preset=preset, audio=True))
-            rows.append(row("imageio.get_writer (peer)", timed(imageio_peer(target, frames, args.fps, args.crf, preset),
-                                                               args.warmup, args.repeats), args.frames,
-                            preset=preset, audio=False))
+            def ours(with_sound: bool) -> None:
+                write_video(target, frames, args.fps, audio=audio if with_sound else None,
+                            sample_rate=sample_rate if with_sound else None, crf=args.crf, preset=preset,
+                            progress=False)
+
+            for with_sound in (False, True):
+                times = timed(lambda: ours(with_sound), args.warmup, args.repeats)
+                rows.append(row("write_video+audio" if with_sound else "write_video", times, args.frames,
+                                preset=preset, audio=with_sound))
+            times = timed(imageio_peer(target, frames, args.fps, args.crf, preset), args.warmup, args.repeats)
+            rows.append(row("imageio.get_writer (peer)", times, args.frames, preset=preset, audio=False))
         write_video(target, frames, args.fps, audio=audio, sample_rate=sample_rate, progress=False)
         rows.append(row("probe_video", timed(lambda: probe_video(target), args.warmup, args.repeats), args.frames))
 
@@ -114,9 +116,9 @@ def main() -> None:
     values = rng.random((max(2, int(timeline.duration * timeline.activation_rate) + 1), args.neurons),
                         dtype=np.float32)
     for interpolation in ("cubic", "linear"):
-        rows.append(row("Timeline.states", timed(lambda: sum(1 for _ in timeline.states(snapshots, values, interpolation)),
-                                                 args.warmup, args.repeats), args.frames,
-                        interpolation=interpolation, neurons=args.neurons))
+        times = timed(lambda: sum(1 for _ in timeline.states(snapshots, values, interpolation)), args.warmup,
+                      args.repeats)
+        rows.append(row("Timeline.states", times, args.frames, interpolation=interpolation, neurons=args.neurons))
 
     import imageio_ffmpeg
     import torch

@@ -159,7 +159,7 @@ class Timeline:
         interpolation: str = "cubic",
         chunk: int = 64,
     ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        """Yield ``(positions (N, 2), activations (N,) or None)`` for every frame, computed ``chunk`` frames at a time."""
+        """Yield ``(positions (N, 2), activations (N,) or None)`` for every frame, ``chunk`` frames computed at once."""
         snapshots = as_snapshots(snapshots)
         if values is not None:
             values = as_values(values)

@@ -262,5 +262,6 @@ def _decoded_audio_seconds(path: Path, sample_rate: int) -> float:
     result = _run_ffmpeg(["-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1", "-f", "s16le", "-"],
                          binary=True)
     if result.returncode != 0:
-        raise RuntimeError(f"ffmpeg could not decode the sound of {str(path)!r}:\n{result.stderr.decode(errors='replace')}")
+        message = result.stderr.decode(errors="replace").strip()
+        raise RuntimeError(f"ffmpeg could not decode the sound of {str(path)!r}:\n{message}")
     return len(result.stdout) / 2 / sample_rate

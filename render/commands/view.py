@@ -53,7 +53,8 @@ def load_view_data(layout_path: Path, activations_path: Path | None, audio_path:
         if not Path(audio_path).is_file():
             raise FileNotFoundError(f"audio file {str(audio_path)!r} does not exist")
         audio, sample_rate = soundfile.read(audio_path, dtype="float32", always_2d=True)
-    return ViewData(snapshots, layout.graph.layer_index(), layout.graph.edges, activations, activation_rate, audio, sample_rate)
+    graph = layout.graph
+    return ViewData(snapshots, graph.layer_index(), graph.edges, activations, activation_rate, audio, sample_rate)
 
 
 def _shapes(layers: tuple) -> list[str]:

@@ -58,7 +58,8 @@ def test_cubic_is_continuous_and_smooth_across_the_wrap(snapshots):
 
 def test_linear_midpoint_and_single_snapshot(snapshots):
     np.testing.assert_allclose(positions_at(snapshots, 1 / 8, "linear"), 0.5 * (snapshots[0] + snapshots[1]), atol=1e-6)
-    np.testing.assert_allclose(positions_at(snapshots[0], np.linspace(0, 1, 5)), np.broadcast_to(snapshots[0], (5, 6, 2)),
+    np.testing.assert_allclose(positions_at(snapshots[0], np.linspace(0, 1, 5)),
+                               np.broadcast_to(snapshots[0], (5, 6, 2)),
                                atol=1e-6)
 
 

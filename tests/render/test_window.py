@@ -116,8 +116,10 @@ def test_drag_and_zoom_around_cursor(controls):
     np.testing.assert_allclose(camera.pixel_to_world(50, 300, 400, 400), under_cursor, atol=1e-9)
 
 
-@pytest.mark.skipif(sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")),
-                    reason="needs a display (e.g. Xvfb)")
+NO_DISPLAY = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+@pytest.mark.skipif(NO_DISPLAY, reason="needs a display (e.g. Xvfb)")
 def test_window_draws_resizes_and_saves_screenshot(tmp_path):
     import imageio.v3 as iio
 
@@ -203,7 +205,8 @@ def saved_layout_files(tmp_path, activation_layers=None):
     layout_path = layout_io.save_layout(layout, tmp_path / "layout.npz")
     recorded_layers = layers if activation_layers is None else layer_table(activation_layers)
     activations_path = tmp_path / "activations.npz"
-    Activations(rng.random((9, recorded_layers[-1].stop)).astype(np.float32), recorded_layers, 20.0).save(activations_path)
+    values = rng.random((9, recorded_layers[-1].stop)).astype(np.float32)
+    Activations(values, recorded_layers, 20.0).save(activations_path)
     audio_path = tmp_path / "clip.wav"
     import soundfile
     soundfile.write(audio_path, np.zeros((4410, 2), np.float32), 44100)
