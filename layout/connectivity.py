@@ -355,7 +355,9 @@ def reduce_rule(call: OpCall) -> OpMap:
 
 # ------------------------------------------------------------------------------------------- probing
 
-_OFFSET = float(2 ** 33)
+# Element ids start far above any constant an op could insert (padding values, zeros of other operands),
+# so an output value in the id range can only be a copy; float64 holds such ids exactly.
+_ID_BASE = float(2 ** 33)
 
 
 def _substitute(obj: Any, values: list[torch.Tensor]) -> Any:
@@ -376,27 +378,30 @@ def run_op(call: OpCall, values: list[torch.Tensor]) -> Any:
     return call.target(*args, **kwargs)
 
 
-def _element_ids(shape: tuple[int, ...], offset: float) -> torch.Tensor:
-    per_sample = int(np.prod(shape[1:]))
-    return (torch.arange(int(np.prod(shape)), dtype=torch.float64) % per_sample + 1 + offset).reshape(shape)
+def _element_ids(shape: tuple[int, ...]) -> torch.Tensor:
+    """Every element of a sample holds ``_ID_BASE + its flat index``; all samples alike."""
+    ids = torch.arange(int(np.prod(shape[1:])), dtype=torch.float64) + _ID_BASE
+    return ids.reshape(shape[1:]).expand(shape).contiguous()
+
+
+def _copied_ids(values: torch.Tensor, n_ids: int) -> np.ndarray:
+    """Flat index of the element each value copies, or -1 where it holds something else."""
+    ids = values.reshape(-1) - _ID_BASE
+    copied = (ids >= 0) & (ids < n_ids)
+    return torch.where(copied, ids, torch.full_like(ids, -1)).to(torch.int64).numpy()
 
 
 def _probe_sources(call: OpCall, index: int, evaluate: Callable[[list[torch.Tensor]], torch.Tensor]) -> np.ndarray:
     """For every element of the first output sample, the id of the input element it copies, or -1."""
-    outs = []
-    for offset in (0.0, _OFFSET):
-        values = [torch.zeros(s, dtype=torch.float64) for s in call.arg_shapes]
-        values[index] = _element_ids(call.arg_shapes[index], offset)
-        try:
-            out = evaluate(values)
-        except (RuntimeError, TypeError, ValueError, IndexError) as exc:
-            raise call.error(f"could not trace element positions through it ({exc})") from exc
-        outs.append(out)
-    if tuple(outs[0].shape) != tuple(call.out_shape):
-        raise call.error(f"probe gave shape {tuple(outs[0].shape)}, expected {call.out_shape}")
-    first, second = outs[0][0].reshape(-1), outs[1][0].reshape(-1)
-    copied = (second - first) == _OFFSET
-    return torch.where(copied, first - 1, torch.full_like(first, -1)).to(torch.int64).numpy()
+    values = [torch.zeros(s, dtype=torch.float64) for s in call.arg_shapes]
+    values[index] = _element_ids(call.arg_shapes[index])
+    try:
+        out = evaluate(values)
+    except (RuntimeError, TypeError, ValueError, IndexError) as exc:
+        raise call.error(f"could not trace element positions through it ({exc})") from exc
+    if tuple(out.shape) != tuple(call.out_shape):
+        raise call.error(f"probe gave shape {tuple(out.shape)}, expected {call.out_shape}")
+    return _copied_ids(out[0], int(np.prod(call.arg_shapes[index][1:])))
 
 
 def _flat_relation(src_ids: np.ndarray, in_space: Space, out_space: Space) -> Relation:
@@ -510,9 +515,12 @@ def elementwise_rule(call: OpCall) -> OpMap:
         if space == out:
             relations[i] = None
             continue
-        ids = _element_ids(call.arg_shapes[i], 0.0)
-        src = torch.broadcast_to(ids, call.out_shape)[0].reshape(-1) - 1
-        relations[i] = _flat_relation(src.to(torch.int64).numpy(), space, out)
+        if len(call.arg_shapes[i]) != len(call.out_shape):
+            raise call.error(f"broadcasts an operand of shape {call.arg_shapes[i]} against {call.out_shape}; "
+                             "only operands of the output's rank have a clear neuron correspondence")
+        ids = _element_ids((1,) + tuple(call.arg_shapes[i][1:]))
+        src = _copied_ids(torch.broadcast_to(ids, (1,) + tuple(call.out_shape[1:]))[0], ids.numel())
+        relations[i] = _flat_relation(src, space, out)
     return OpMap(out, relations)
 
 # ------------------------------------------------------------------------------------------ registry
