@@ -86,6 +86,15 @@ def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "
     return model.eval()
 
 
+def export_model(source: str | Path, destination: str | Path, **metadata: str | int | float) -> Path:
+    """Write only a checkpoint's model (float32 weights and config) plus metadata: the shippable form."""
+    payload = load_checkpoint(source)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["model"].items()}
+    save_checkpoint(destination, {"model_config": payload["model_config"], "model": state,
+                                  "step": int(payload.get("step", 0)), "metadata": json.dumps(metadata)})
+    return Path(destination)
+
+
 def pretrained_names() -> list[str]:
     """Names of the checkpoints shipped in ``cpc/assets`` (``<name>.pt``)."""
     assets = resources.files(ASSETS_PACKAGE) / ASSETS_FOLDER

@@ -87,6 +87,15 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+def set_cpu_threads(threads: int | None) -> None:
+    """Set torch's CPU threads (None keeps its choice); on a busy shared machine one thread is fastest."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"threads={threads} must be at least 1 or None")
+    torch.set_num_threads(threads)
+
+
 def learning_rate(step: int, config: TrainConfig) -> float:
     """Linear warm-up to ``lr`` over ``warmup_steps``, then cosine decay to ``min_lr_ratio * lr``."""
     if step < config.warmup_steps:

@@ -10,6 +10,7 @@ import torch
 from immersions.cpc.checkpoint import load_pretrained, model_from_checkpoint, pretrained_names
 from immersions.cpc.data import AudioCorpus
 from immersions.cpc.probe import format_table, run_probe
+from immersions.cpc.train import set_cpu_threads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,11 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cache-dir", default=None, help="folder for decoded .npy audio")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default=None, help="write the report as JSON here")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the model and data, probe, print the table and optionally write JSON."""
+    set_cpu_threads(args.threads)
     if Path(args.model).is_file():
         model = model_from_checkpoint(args.model, args.device)
     elif args.model in pretrained_names():

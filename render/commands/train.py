@@ -5,7 +5,7 @@ import argparse
 import os
 from dataclasses import fields
 
-from immersions.cpc.train import AMP_MODES, TrainConfig, train
+from immersions.cpc.train import AMP_MODES, TrainConfig, set_cpu_threads, train
 
 _HELP = {
     "steps": "optimiser steps in total",
@@ -15,7 +15,7 @@ _HELP = {
     "grad_clip": "gradient norm clip",
     "n_context": "contexts per clip (sets the clip length)",
     "checkpoint_every": "steps between validation + last/best checkpoints",
-    "cache_dir": "folder for decoded .npy audio (default: decode into memory)",
+    "cache_dir": "folder for decoded .npy audio; none: decode into memory",
 }
 
 
@@ -38,11 +38,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices = AMP_MODES if spec.name == "amp" else ("cpc", "sat") if spec.name == "variant" else None
         parser.add_argument(flag, type=kind, default=spec.default, choices=choices,
                             help=f"{_HELP.get(spec.name, spec.name.replace('_', ' '))} (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)")
     parser.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
     """Run training and print where the checkpoint went."""
+    set_cpu_threads(args.threads)
     values = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig)}
     result = train(TrainConfig(**values), args.model, resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:

@@ -8,7 +8,8 @@ import soundfile as sf
 import torch
 import torch.multiprocessing as mp
 
-from immersions.cpc.checkpoint import load_checkpoint, model_from_checkpoint
+from immersions.cpc.checkpoint import (export_model, load_checkpoint, load_pretrained, model_from_checkpoint,
+                                       pretrained_names)
 from immersions.cpc.train import TrainConfig, learning_rate, train
 from immersions.render.cli import main
 
@@ -72,9 +73,13 @@ def test_loss_decreases_on_learnable_data(tiny_data, tmp_path):
     assert len(losses) == 40
     assert np.mean(losses[-8:]) < 0.8 * np.mean(losses[:8])
     assert (tmp_path / "last.pt").is_file() and (tmp_path / "best.pt").is_file()
+    exported = export_model(tmp_path / "best.pt", tmp_path / "shipped.pt", corpus="tones")
+    assert exported.stat().st_size < (tmp_path / "best.pt").stat().st_size   # no optimiser state
+    assert json.loads(load_checkpoint(exported)["metadata"]) == {"corpus": "tones"}
     reloaded = model_from_checkpoint(tmp_path / "last.pt")
     for name, tensor in result.model.state_dict().items():
         torch.testing.assert_close(reloaded.state_dict()[name], tensor)
+    assert not reloaded.training
 
 
 def test_resume_continues_exactly(tiny_data, tmp_path):
@@ -128,3 +133,17 @@ def test_cli_trains_and_reports(tiny_data, tmp_path, capsys):
     assert status == 0
     assert "step 2" in capsys.readouterr().out
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 2
+
+
+def test_unknown_pretrained_name_is_an_error():
+    with pytest.raises(FileNotFoundError, match="no-such-model"):
+        load_pretrained("no-such-model")
+
+
+@pytest.mark.skipif("lean" not in pretrained_names(), reason="no shipped lean checkpoint")
+def test_shipped_lean_model_loads_and_runs():
+    model = load_pretrained("lean")
+    assert model.config.name == "lean" and not model.training
+    with torch.no_grad():
+        z, c = model(0.1 * torch.randn(1, model.clip_samples(1)))
+    assert torch.isfinite(c).all() and c.shape[-1] == model.context_size
