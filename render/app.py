@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from immersions.cpc.model import CPC
-from immersions.layout.activations import record_activations
+from immersions.layout.activations import Activations, record_activations
 from immersions.layout.charges import charges_from_variance
 from immersions.layout.extract import extract
 from immersions.layout.graph import NeuronGraph
@@ -203,13 +203,15 @@ def reusable_layout(layout: Layout | str | Path, graph: NeuronGraph) -> Layout:
 def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out_path: str | Path, *,
                             width: int = 1280, height: int = 720, fps: float = 30, layout: Layout | str | Path | None = None,
                             seed: int = 0, layout_path: str | Path | None = None, still_path: str | Path | None = None,
+                            activations_path: str | Path | None = None,
                             n_snapshots: int = 4, snapshot_iterations: int = 30, max_edges: int = 20_000,
                             preset: str = "veryfast", progress: bool | None = None) -> Path:
     """Render the video of ``model``'s neurons listening to ``audio`` (mono, ``sample_rate``) to ``out_path``.
 
     ``layout`` (a ``Layout`` or its .npz) is reused when given; otherwise one is computed and saved to
     ``layout_path`` (default: next to the video, ``.npz``) before any frame is drawn, so a failed or
-    interrupted render can be rerun with it. ``still_path`` also writes a PNG of the busiest frame.
+    interrupted render can be rerun with it. ``still_path`` also writes a PNG of the busiest frame, and
+    ``activations_path`` the recorded activations (``Activations`` .npz with their rate, for the viewer).
     ``max_edges`` bounds the drawn edges (each costs fill rate on software rasterisers); ``preset`` is
     libx264's speed/size trade-off.
     """
@@ -226,6 +228,8 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
     logger.info("recording activations of %d neurons over %.1f s", graph.n_vertices, len(clip) / model.config.sample_rate)
     values = clip_activations(network, scaleogram, graph)
     rate = activation_rate(len(values), scaleogram.shape[-1], model.config.hop, model.config.sample_rate)
+    if activations_path is not None:
+        Activations(values, graph.layers, frame_rate=rate).save(activations_path)
     shown = normalize_per_layer(values, graph)
     if layout is None:
         layout = layout_for_clip(graph, shown, n_snapshots=n_snapshots, snapshot_iterations=snapshot_iterations,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .render import add_video_options, render_with
+from .render import add_video_options, print_written, render_with
 
 DEMO_SECONDS = 8.0
 
@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` command."""
     parser = subparsers.add_parser(
         "demo", help="render the built-in demo: the lean model listening to synthesised music",
-        description="Render immersions-demo.mp4 (plus its layout .npz and a PNG still) from built-in defaults: "
+        description="Render immersions-demo.mp4 (plus its layout, activations, a PNG still and the music as "
+                    ".wav) from built-in defaults: "
                     "the shipped lean CPC model and a few seconds of synthesised polyphonic music. Runs on a CPU "
                     "without GPU or display.")
     add_video_options(parser, out="immersions-demo.mp4", seconds=DEMO_SECONDS)
@@ -22,8 +23,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     """Render the demo and say what was written and how to look at it."""
     written = render_with(args, "lean", None, still=True)
-    for kind, path in written.items():
-        print(f"{kind}: {path}")
-    print(f"watch it with any video player (e.g. `ffplay {written['video']}`), look at the still "
-          f"{written['still']}, or explore the layout with `immersions view {written['layout']}` on a display")
+    print_written(written, written["layout"], written["audio"])
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import soundfile
+
 from immersions.render.app import render_activation_video
 from immersions.render.app_inputs import load_clip, load_model
 from immersions.render.demo_audio import demo_clip
@@ -61,7 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *, still: bool) -> dict[str, Path]:
-    """Load the model and clip, render, and return the files written by kind (video, layout, still)."""
+    """Load the model and clip, render, and return the files written by kind: video, activations, layout
+    (unless one was given), still and the demo music (when no audio file was given)."""
     if args.layout is not None and not args.layout.is_file():
         raise FileNotFoundError(f"layout file {str(args.layout)!r} does not exist")
     model = load_model(model_spec, seed=args.seed)
@@ -71,19 +74,31 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
     else:
         clip = load_clip(audio, sample_rate, seconds=args.seconds)
     width, height = args.size
-    written = {"video": args.out}
+    written = {"video": args.out, "activations": args.out.with_suffix(".activations.npz")}
     if args.layout is None:
         written["layout"] = args.out.with_suffix(".npz")
     if still:
         written["still"] = args.out.with_suffix(".png")
     render_activation_video(model, clip, sample_rate, args.out, width=width, height=height, fps=args.fps,
                             layout=args.layout, seed=args.seed, layout_path=written.get("layout"),
-                            still_path=written.get("still"), progress=True)
+                            still_path=written.get("still"), activations_path=written["activations"],
+                            progress=True)
+    if audio is None:
+        written["audio"] = args.out.with_suffix(".wav")
+        soundfile.write(written["audio"], clip, sample_rate)
     return written
 
 
 def run_render(args: argparse.Namespace) -> int:
-    """Render and print what was written."""
-    for kind, path in render_with(args, args.model, args.audio, still=False).items():
-        print(f"{kind}: {path}")
+    """Render and print what was written and how to explore it."""
+    written = render_with(args, args.model, args.audio, still=False)
+    print_written(written, args.layout or written["layout"], args.audio or written["audio"])
     return 0
+
+
+def print_written(written: dict[str, Path], layout: Path, audio: Path) -> None:
+    """List the files and the viewer command that replays them interactively."""
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    print(f"watch {written['video']} with any video player (e.g. `ffplay {written['video']}`); on a display, explore "
+          f"it with `immersions view {layout} --activations {written['activations']} --audio {audio}`")

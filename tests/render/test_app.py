@@ -1,14 +1,19 @@
 """The application pipeline end to end on a tiny CPC model, its inputs, and the demo music."""
 from __future__ import annotations
 
+import contextlib
+import io
+
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import soundfile
 import torch
 
+from immersions.cpc.checkpoint import config_to_json, save_checkpoint
 from immersions.cpc.config import ARBlockSpec, CPCConfig, EncoderBlockSpec
 from immersions.cpc.model import CPC
+from immersions.layout.activations import Activations
 from immersions.layout.forces import ForceParams
 from immersions.layout.io import load_layout
 from immersions.layout.layout import Layout
@@ -23,6 +28,7 @@ from immersions.render.video import probe_video
 SAMPLE_RATE = 16000
 SIZE = (160, 120)
 FPS = 12
+CLIP_RATE = 22050
 BRIGHT, DARK = 0, 1  # channels of the last AR tap forced on and off
 
 
@@ -53,18 +59,32 @@ def egl():
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory, egl):
-    """One video of a 1-s clip through the whole pipeline (layout computed and saved next to it)."""
+    """``immersions render`` of a 1-s .wav (at another sample rate than the model's) through a checkpoint of
+    the tiny model: the whole pipeline, with the layout computed and saved next to the video."""
     folder = tmp_path_factory.mktemp("render")
-    clip = demo_clip(1.0, sample_rate=SAMPLE_RATE, seed=1)
     model = tiny_model()
-    video = app.render_activation_video(model, clip, SAMPLE_RATE, folder / "clip.mp4", width=SIZE[0], height=SIZE[1],
-                                        fps=FPS, n_snapshots=2, progress=False)
-    return {"video": video, "clip": clip, "model": model}
+    save_checkpoint(folder / "tiny.pt", {"model_config": config_to_json(model.config), "model": model.state_dict()})
+    clip = demo_clip(1.0, sample_rate=CLIP_RATE, seed=1)
+    soundfile.write(folder / "clip.wav", clip, CLIP_RATE)
+    video = folder / "clip.mp4"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(["render", "--model", str(folder / "tiny.pt"), "--audio", str(folder / "clip.wav"),
+                       "--out", str(video), "--size", f"{SIZE[0]}x{SIZE[1]}", "--fps", str(FPS)])
+    assert status == 0
+    return {"video": video, "clip": clip, "model": model, "folder": folder, "printed": printed.getvalue()}
+
+
+def test_render_command_prints_the_files_it_wrote(rendered):
+    video = rendered["video"]
+    for path in (video, video.with_suffix(".npz"), video.with_suffix(".activations.npz")):
+        assert path.is_file() and str(path) in rendered["printed"]
+    assert f"immersions view {video.with_suffix('.npz')}" in rendered["printed"]
 
 
 def test_video_has_every_frame_and_the_clip_as_sound(rendered):
     info = probe_video(rendered["video"])
-    duration = len(rendered["clip"]) / SAMPLE_RATE
+    duration = len(rendered["clip"]) / CLIP_RATE
     assert info["n_frames"] == round(duration * FPS)
     assert (info["width"], info["height"]) == SIZE
     assert info["audio_duration"] == pytest.approx(duration, abs=0.03)
@@ -75,10 +95,21 @@ def test_layout_saved_next_to_the_video_matches_the_graph(rendered):
     network = app.AnalysisNetwork(rendered["model"])
     graph = app.neuron_graph(network, rendered["model"].config.n_bins)
     assert layout.graph.layers == graph.layers
-    assert layout.positions.shape == (2, graph.n_vertices, 2)
+    assert layout.positions.shape == (4, graph.n_vertices, 2)  # the default snapshot count
     assert app.reusable_layout(layout, graph) is layout
     with pytest.raises(ValueError, match="another model"):
         app.reusable_layout(layout, king_grid(4))
+
+
+def test_activations_are_saved_per_step_with_their_rate(rendered):
+    recorded = Activations.load(rendered["folder"] / "clip.activations.npz")
+    layout = load_layout(rendered["video"].with_suffix(".npz"))
+    assert recorded.layers == layout.graph.layers
+    frames = SAMPLE_RATE * len(rendered["clip"]) // CLIP_RATE // 256  # resampled to the model's rate
+    assert recorded.values.shape == (-(-frames // 2), layout.graph.n_vertices)  # one step per pooled frame pair
+    assert recorded.frame_rate == pytest.approx(SAMPLE_RATE / 512)
+    last = layout.graph.layers[-1]
+    assert (recorded.values[:, last.start + BRIGHT] > 10).all() and (recorded.values[:, last.start + DARK] == 0).all()
 
 
 def _grid_layout(graph) -> Layout:
@@ -142,6 +173,8 @@ def test_missing_audio_file_is_named(tmp_path, capsys):
         load_clip(missing, SAMPLE_RATE)
     assert main(["render", "--audio", str(missing), "--out", str(tmp_path / "v.mp4")]) == 1
     assert "no-such-clip.wav" in capsys.readouterr().err
+    assert main(["render", "--layout", str(tmp_path / "no-such-layout.npz")]) == 1
+    assert "no-such-layout.npz" in capsys.readouterr().err
 
 
 def test_bad_size_and_model_are_rejected(tmp_path, capsys):
@@ -196,3 +229,4 @@ def test_video_name_and_folder_are_checked_before_any_work(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing-folder"):
         app.render_activation_video(tiny_model(), np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE,
                                     tmp_path / "missing-folder" / "clip.mp4")
+
