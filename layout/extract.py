@@ -10,6 +10,12 @@ Taps are the outputs of the nonlinearities unless ``layers`` names others (see `
 one tap to the next (conv -> bn -> add(identity) -> relu) are composed, and parallel paths united; a tap
 blocks paths through it, so edges join a tap to the taps it feeds without another tap in between (a
 residual connection gives an edge that skips a layer). Connectivity is binary: weights are uniform 1.
+
+The network input, when it is a layer (``include_input``), follows the rank convention of
+``conventional_space``. Connectivity stays factored (``layout.relation``) until the edges are written, so
+their number is known before any is built (exact unless parallel paths between two taps overlap, then an
+upper bound) and checked against ``max_edges``; edges cost 12 bytes each (int32 pair, float32 weight) and
+are written straight into the final CSR arrays, layer by layer (VGG16 at 224 x 224: 199 M edges, 2.4 GB).
 """
 from __future__ import annotations
 
@@ -235,9 +241,9 @@ class _Propagation:
         self.spaces[node] = mapped.space if mapped else None
         incoming: dict[str, Relation] = {}
         if mapped:
+            args = _tensor_args(parent if parent is not None else node)
             for i, op_relation in mapped.relations.items():
-                arg = _tensor_args(parent if parent is not None else node)[i]
-                for src, relation in self.relations[arg].items():
+                for src, relation in self.relations[args[i]].items():
                     composed = relation if op_relation is None else compose(relation, op_relation)
                     incoming[src] = unite(incoming[src], composed) if src in incoming else composed
         name = self.traced.names[node]
