@@ -197,3 +197,20 @@ def test_invalid_configs_raise():
         CPCConfig(name="x", n_bins=260)
     with pytest.raises(ValueError, match="no frequency bins"):
         CPC(replace(LEAN, n_bins=120, fmin=320.0))
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu_and_autocast_keeps_the_front_end_in_float32():
+    model = CPC(LEAN).eval()
+    audio = torch.randn(2, model.clip_samples(1), generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        z_cpu, c_cpu = model(audio)
+        gpu = model.to("cuda")
+        z_gpu, c_gpu = gpu(audio.cuda())
+        with torch.autocast("cuda", dtype=torch.float16):
+            scaleogram = gpu.scaleogram(audio.cuda())
+            z_amp, _ = gpu(audio.cuda())
+    assert torch.allclose(z_gpu.cpu(), z_cpu, atol=1e-3, rtol=1e-3)
+    assert torch.allclose(c_gpu.cpu(), c_cpu, atol=1e-3, rtol=1e-3)
+    assert scaleogram.dtype == torch.float32
+    assert torch.isfinite(z_amp).all()
