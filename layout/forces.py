@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -27,35 +27,44 @@ from .graph import NeuronGraph
 class ForceParams:
     """Force constants and the integration schedule; immutable so a ``Layout`` can carry its own copy.
 
-    ``centering`` is the factor ``l`` on the coarsest level; it is multiplied by ``centering_growth`` for
-    every finer level. The Verlet step starts at ``time_step`` and adapts between ``time_step / 100`` and
-    ``max_time_step``: it grows by ``step_growth`` while the squared force falls and shrinks by
-    ``step_shrink`` when it rises; no vertex moves more than ``max_displacement`` mean edge lengths per
-    iteration, and ``damping`` is the fraction of velocity kept per iteration. ``max_iter``/``min_iter`` and ``tolerance`` bound the iterations of every level:
-    a level stops once the mean displacement per iteration falls below ``tolerance`` times the mean edge
-    length, checked every ``check_every`` iterations (the only host synchronisation).
+    ``k`` and ``centering`` hold on the finest level. On coarser levels (``at_level``) the centering is
+    divided by ``centering_growth`` per level (the seed grows it as the layout refines) and the exponent
+    moves toward ``coarse_k`` on the coarsest level (quadratically in the level's depth): a longer-ranged
+    repulsion while the global shape forms unfolds it reliably, the final ``k`` then sets the spacing. A level ``L`` steps above the
+    finest runs at most ``min(max_iter, fine_iter * iter_growth ** L)`` iterations: coarse levels are
+    cheap and settle the global shape, fine levels only untangle locally. A level stops early, after at
+    least ``min_iter`` iterations, once the mean displacement per iteration falls below ``tolerance`` mean
+    edge lengths, checked every ``check_every`` iterations (the only host synchronisation).
+
+    The Verlet step starts at ``time_step`` and adapts between ``time_step / 100`` and ``max_time_step``:
+    it grows by ``step_growth`` while the squared force falls and shrinks by ``step_shrink`` when it rises.
+    No vertex moves more than ``max_displacement`` mean edge lengths per iteration, and ``damping`` is the
+    fraction of velocity kept per iteration.
     """
 
     k: float = 2.0
+    coarse_k: float = 1.5
     centering: float = 0.01
     centering_growth: float = 1.0
     attraction: float = 1.0
     repulsion: float = 1.0
-    theta: float = 0.8
+    theta: float = 1.2
     time_step: float = 0.5
     max_time_step: float = 2.0
     damping: float = 0.6
     max_displacement: float = 1.0
     step_growth: float = 1.1
     step_shrink: float = 0.7
-    max_iter: int = 300
-    min_iter: int = 20
+    max_iter: int = 60
+    fine_iter: int = 5
+    iter_growth: float = 1.5
+    min_iter: int = 10
     tolerance: float = 2e-3
     check_every: int = 10
     softening: float = DEFAULT_SOFTENING
 
     def __post_init__(self) -> None:
-        positive = ("k", "attraction", "time_step", "max_time_step", "max_displacement", "step_growth",
+        positive = ("k", "coarse_k", "attraction", "time_step", "max_time_step", "max_displacement", "step_growth",
                     "tolerance")
         for name in positive:
             value = getattr(self, name)
@@ -71,15 +80,25 @@ class ForceParams:
             raise ValueError(f"ForceParams.step_shrink must lie in (0, 1), got {self.step_shrink!r}")
         if self.centering_growth <= 0:
             raise ValueError(f"ForceParams.centering_growth must be > 0, got {self.centering_growth!r}")
-        for name in ("max_iter", "min_iter", "check_every"):
+        if self.iter_growth < 1:
+            raise ValueError(f"ForceParams.iter_growth must be >= 1, got {self.iter_growth!r}")
+        for name in ("max_iter", "fine_iter", "min_iter", "check_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (1 if name == "check_every" else 0):
                 raise ValueError(f"ForceParams.{name} must be a non-negative integer (check_every >= 1), "
                                  f"got {value!r}")
 
-    def centering_at(self, depth: int) -> float:
-        """Centering factor ``l`` on the level ``depth`` steps finer than the coarsest one."""
-        return self.centering * self.centering_growth ** depth
+    def at_level(self, level: int, n_levels: int) -> "ForceParams":
+        """The parameters of the level ``level`` steps coarser than the finest of ``n_levels`` levels."""
+        if not 0 <= level < n_levels:
+            raise ValueError(f"level must lie in [0, {n_levels - 1}], got {level}")
+        share = (level / (n_levels - 1)) ** 2 if n_levels > 1 else 0.0
+        return replace(self, k=self.k + (self.coarse_k - self.k) * share,
+                       centering=self.centering / self.centering_growth ** level)
+
+    def iterations_at(self, level: int) -> int:
+        """Iteration cap of the level ``level`` steps coarser than the finest one."""
+        return int(min(self.max_iter, round(self.fine_iter * self.iter_growth ** level)))
 
     def to_json(self) -> str:
         """The parameters as a JSON object (what ``Layout`` files store)."""
@@ -138,7 +157,7 @@ def attraction(pos: torch.Tensor, edges: EdgeTensors) -> torch.Tensor:
 
 
 def total_force(pos: torch.Tensor, charge: torch.Tensor, edges: EdgeTensors, params: ForceParams,
-                repulsion: Repulsion, centering: float) -> torch.Tensor:
+                repulsion: Repulsion) -> torch.Tensor:
     """``f = -l p + repulsion_scale * r + attraction_scale * a`` for positions ``(B, N, D)``."""
     force = attraction(pos, edges)
     if params.attraction != 1.0:
@@ -146,8 +165,8 @@ def total_force(pos: torch.Tensor, charge: torch.Tensor, edges: EdgeTensors, par
     if params.repulsion > 0 and pos.shape[1] > 1:
         rep = repulsion(pos, charge, params.k, params.theta, softening=params.softening)
         force = force + params.repulsion * rep
-    if centering > 0:
-        force = force - centering * pos
+    if params.centering > 0:
+        force = force - params.centering * pos
     return force
 
 
@@ -159,8 +178,7 @@ def pair_potential(dist2: torch.Tensor, k: float, softening: float) -> torch.Ten
     return s2.pow(-(k - 1) / 2) / (k - 1)
 
 
-def energy(pos: torch.Tensor, charge: torch.Tensor, edges: EdgeTensors, params: ForceParams,
-           centering: float) -> torch.Tensor:
+def energy(pos: torch.Tensor, charge: torch.Tensor, edges: EdgeTensors, params: ForceParams) -> torch.Tensor:
     """Exact potential energy per batch entry, shape ``(B,)``; O(N^2), for tests and small graphs.
 
     ``E = a/2 sum_edges w |p_i - p_j|^2 + r sum_{i<j} q_i q_j phi(|p_i - p_j|) + l/2 sum_i |p_i|^2``.
@@ -175,5 +193,5 @@ def energy(pos: torch.Tensor, charge: torch.Tensor, edges: EdgeTensors, params: 
     qq = charge[:, :, None] * charge[:, None, :]
     off_diagonal = ~torch.eye(pos.shape[1], dtype=torch.bool, device=pos.device)
     e_rep = 0.5 * params.repulsion * (qq * phi * off_diagonal).sum((-1, -2))
-    e_center = 0.5 * centering * pos.square().sum((-1, -2))
+    e_center = 0.5 * params.centering * pos.square().sum((-1, -2))
     return e_attr + e_rep + e_center

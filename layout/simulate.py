@@ -93,8 +93,7 @@ class ForceLayout:
     def _refine(self, graph: NeuronGraph, charge: np.ndarray, init: np.ndarray, pinned: np.ndarray,
                 cbs: list[Callback], callbacks_every: int) -> Layout:
         """Optimise the finest level from given positions."""
-        system = LevelSystem.build(graph, charge, pinned, self.params, self.params.centering, self.repulsion,
-                                   self.device)
+        system = LevelSystem.build(graph, charge, pinned, self.params, self.repulsion, self.device)
         state = VerletState.start(system, torch.as_tensor(init, device=self.device))
 
         def on_callback(it: int, st: VerletState) -> None:
@@ -126,8 +125,8 @@ class ForceLayout:
                 spacing = length_scale(coarse, system.edges).cpu().numpy()
                 pos = hierarchy.prolong(pos, level, jitter=float(self.jitter * spacing.mean()),
                                         seed=self.seed + level)
-            system = LevelSystem.build(level_graph, charges[level], np.zeros(level_graph.n_vertices, bool), p,
-                                       p.centering / p.centering_growth ** level, self.repulsion, self.device)
+            system = LevelSystem.build(level_graph, charges[level], np.zeros(level_graph.n_vertices, bool),
+                                       p.at_level(level, hierarchy.n_levels), self.repulsion, self.device)
             start = torch.as_tensor(pos, dtype=torch.float32, device=self.device)
             if level < coarsest:
                 start = smooth(start, system.edges, self.smoothing)
@@ -139,8 +138,9 @@ class ForceLayout:
                 run_callbacks(cbs, offset + it, float(st.residual.mean()),
                               self._layout(graph, charge, view, no_pins, offset + it))
 
-            state, done = integrate(system, state, p.max_iter, min_iter=p.min_iter,
+            state, done = integrate(system, state, p.iterations_at(level), min_iter=p.min_iter,
                                     on_callback=on_callback if cbs else None, callback_every=callbacks_every,
+                                    offset=total,
                                     progress=progress, description=f"layout level {level}")
             total += done
             pos = state.pos.cpu().numpy()

@@ -33,18 +33,17 @@ class LevelSystem:
     charge: torch.Tensor      # (B, N)
     mass: torch.Tensor        # (B, N, 1)
     free: torch.Tensor        # (1, N, 1), 1 for vertices that move, 0 for pinned ones
-    centering: float
     params: ForceParams
     repulsion: Repulsion
 
     @classmethod
     def build(cls, graph: NeuronGraph, charge: np.ndarray, pinned: np.ndarray, params: ForceParams,
-              centering: float, repulsion: Repulsion, device: torch.device | str) -> "LevelSystem":
+              repulsion: Repulsion, device: torch.device | str) -> "LevelSystem":
         """Move a level to ``device``; the mass of a vertex is its stiffness scale (see ``vertex_mass``)."""
         edges = EdgeTensors.from_graph(graph, device)
         charge_t = torch.as_tensor(np.asarray(charge, np.float32), device=device)
         free = torch.as_tensor(~np.asarray(pinned, bool), device=device).to(torch.float32)[None, :, None]
-        return cls(edges, charge_t, vertex_mass(edges, charge_t, params, centering), free, centering, params,
+        return cls(edges, charge_t, vertex_mass(edges, charge_t, params), free, params,
                    repulsion)
 
     @property
@@ -54,10 +53,10 @@ class LevelSystem:
 
     def force(self, pos: torch.Tensor) -> torch.Tensor:
         """Total force on every vertex; zero on pinned ones."""
-        return total_force(pos, self.charge, self.edges, self.params, self.repulsion, self.centering) * self.free
+        return total_force(pos, self.charge, self.edges, self.params, self.repulsion) * self.free
 
 
-def vertex_mass(edges: EdgeTensors, charge: torch.Tensor, params: ForceParams, centering: float) -> torch.Tensor:
+def vertex_mass(edges: EdgeTensors, charge: torch.Tensor, params: ForceParams) -> torch.Tensor:
     """Per-vertex inertia ``a * weighted degree + r * q_i * mean(q) + l``: a diagonal preconditioner.
 
     Coarse vertices carry summed weights and charges, so their forces are larger; dividing by this mass
@@ -65,7 +64,7 @@ def vertex_mass(edges: EdgeTensors, charge: torch.Tensor, params: ForceParams, c
     """
     degree = edges.degree.to(charge.dtype)
     mean_q = charge.abs().mean(-1, keepdim=True)
-    mass = params.attraction * degree[None] + params.repulsion * charge.abs() * mean_q + centering
+    mass = params.attraction * degree[None] + params.repulsion * charge.abs() * mean_q + params.centering
     floor = mass.mean(-1, keepdim=True).clamp(min=1e-12) * 1e-3
     return torch.maximum(mass, floor)[..., None]
 
@@ -129,12 +128,13 @@ def verlet_step(system: LevelSystem, state: VerletState, max_move: torch.Tensor)
 
 def integrate(system: LevelSystem, state: VerletState, n_iter: int, *, min_iter: int = 0,
               on_callback: Callable[[int, VerletState], None] | None = None, callback_every: int = 10,
-              progress: bool = False, description: str = "layout") -> tuple[VerletState, int]:
+              offset: int = 0, progress: bool = False, description: str = "layout") -> tuple[VerletState, int]:
     """Run up to ``n_iter`` iterations; an entry stops once its mean displacement per iteration is below
     ``tolerance`` mean edge lengths (after ``min_iter``). Returns the state and the iterations run.
 
     Convergence is tested every ``check_every`` iterations of the parameters; ``on_callback(iteration,
-    state)`` runs every ``callback_every`` iterations and does not change the trajectory.
+    state)`` runs whenever ``offset + iteration`` (the count over all levels) is a multiple of
+    ``callback_every``, and does not change the trajectory.
     """
     p = system.params
     max_move = p.max_displacement * length_scale(state.pos, system.edges)
@@ -153,7 +153,7 @@ def integrate(system: LevelSystem, state: VerletState, n_iter: int, *, min_iter:
                 max_move, last_pos = p.max_displacement * scale, state.pos
                 bar.update(it - last_it)
                 last_it = it
-            if on_callback is not None and it % callback_every == 0:
+            if on_callback is not None and (offset + it) % callback_every == 0:
                 on_callback(it, state)
             if it == last_it and not bool(state.active.any()):
                 break
@@ -196,8 +196,7 @@ def continue_layout(layout: Layout, n_iter: int, *, callbacks: Callback | Sequen
     cbs = as_callbacks(callbacks)
     params = layout.params
     repulsion = get_backend(backend, device)
-    system = LevelSystem.build(layout.graph, layout.charges, layout.pinned, params, params.centering,
-                               repulsion, device)
+    system = LevelSystem.build(layout.graph, layout.charges, layout.pinned, params, repulsion, device)
     pos = torch.as_tensor(layout.positions, device=device).clone()
     state = VerletState.start(system, pos, torch.as_tensor(layout.velocity, device=device).clone(),
                               torch.as_tensor(layout.step, device=device).clone())
@@ -211,7 +210,7 @@ def continue_layout(layout: Layout, n_iter: int, *, callbacks: Callback | Sequen
         run_callbacks(cbs, layout.iteration + it, float(st.residual.mean()), snapshot(st, it))
 
     state, done = integrate(system, state, int(n_iter), on_callback=on_callback if cbs else None,
-                            callback_every=callbacks_every,
+                            callback_every=callbacks_every, offset=layout.iteration,
                             progress=show_progress(progress, layout.graph.n_vertices))
     logger.debug("continued layout for %d iterations", done)
     return snapshot(state, done)

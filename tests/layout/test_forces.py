@@ -18,13 +18,12 @@ def random_graph(n: int, n_edges: int, seed: int) -> NeuronGraph:
 @pytest.mark.parametrize("k,dims", [(2.0, 2), (2.5, 3), (1.0, 2), (3.0, 2)])
 def test_force_is_minus_finite_difference_gradient_of_energy(k, dims):
     graph = random_graph(12, 30, seed=1)
-    params = ForceParams(k=k, attraction=0.7, repulsion=1.3, softening=0.05)
+    params = ForceParams(k=k, attraction=0.7, repulsion=1.3, centering=0.3, softening=0.05)
     edges = EdgeTensors.from_graph(graph, dtype=torch.float64)
     rng = np.random.default_rng(2)
     pos = torch.as_tensor(rng.normal(size=(2, 12, dims)))
     charge = torch.as_tensor(rng.uniform(0.5, 2.0, size=(2, 12)))
-    centering = 0.3
-    force = total_force(pos, charge, edges, params, get_backend("exact"), centering)
+    force = total_force(pos, charge, edges, params, get_backend("exact"))
     h = 1e-6
     numeric = torch.empty_like(pos)
     for b in range(2):
@@ -33,7 +32,7 @@ def test_force_is_minus_finite_difference_gradient_of_energy(k, dims):
                 plus, minus = pos.clone(), pos.clone()
                 plus[b, i, d] += h
                 minus[b, i, d] -= h
-                diff = energy(plus, charge, edges, params, centering) - energy(minus, charge, edges, params, centering)
+                diff = energy(plus, charge, edges, params) - energy(minus, charge, edges, params)
                 numeric[b, i, d] = diff[b] / (2 * h)
     torch.testing.assert_close(force, -numeric, rtol=1e-5, atol=1e-6)
 

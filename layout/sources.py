@@ -1,0 +1,35 @@
+"""Name a graph on the command line or in a benchmark: a zoo model, a synthetic king grid, or a saved file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import zoo
+from .extract import extract
+from .graph import NeuronGraph
+from .graph_io import load_graph
+from .synthetic import king_grid
+
+KING_GRID = "king-grid:"
+
+
+def graph_names() -> list[str]:
+    """The accepted graph specifications, for help texts and errors."""
+    return sorted(zoo.MODELS) + [f"{KING_GRID}N", "PATH.npz"]
+
+
+def resolve_graph(spec: str, *, seed: int = 0) -> NeuronGraph:
+    """The graph named by ``spec``: a zoo model (extracted with its default taps), ``king-grid:N``, or a
+    graph ``.npz`` written by ``graph_io.save_graph``."""
+    if spec in zoo.MODELS:
+        model, example = zoo.build(spec, seed=seed)
+        return extract(model, example)
+    if spec.startswith(KING_GRID):
+        size = spec[len(KING_GRID):]
+        if not size.isdigit() or int(size) < 1:
+            raise ValueError(f"king grid size must be a positive integer, got {spec!r} (use {KING_GRID}N)")
+        return king_grid(int(size))
+    if spec.endswith(".npz"):
+        if not Path(spec).is_file():
+            raise FileNotFoundError(f"no graph file at {spec!r}")
+        return load_graph(spec)
+    raise ValueError(f"unknown graph {spec!r}; use one of {graph_names()}")

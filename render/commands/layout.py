@@ -1,0 +1,83 @@
+"""``immersions layout MODEL_OR_GRAPH``: run the multilevel force layout, save it and a picture of it."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+
+from immersions.layout.backends import BACKENDS
+from immersions.layout.forces import ForceParams
+from immersions.layout.io import save_layout
+from immersions.layout.quality import neighborhood_preservation
+from immersions.layout.simulate import ForceLayout
+from immersions.layout.sources import graph_names, resolve_graph
+
+# Colour per layer, cycled (Okabe-Ito, readable on white and for colour-blind viewers).
+PALETTE = np.array([[0, 114, 178], [230, 159, 0], [0, 158, 115], [204, 121, 167], [86, 180, 233],
+                    [213, 94, 0], [240, 228, 66], [0, 0, 0]], np.uint8)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``layout`` command."""
+    defaults = ForceParams()
+    parser = subparsers.add_parser("layout", help="lay out a neuron graph with the multilevel force simulation")
+    parser.add_argument("graph", metavar="MODEL_OR_GRAPH", help=f"one of {graph_names()}")
+    parser.add_argument("--out", default="layout.npz", help="layout file to write (default: %(default)s)")
+    parser.add_argument("--png", default=None,
+                        help="picture to write (default: the --out path with .png; 'none' to skip)")
+    parser.add_argument("--size", type=int, default=1024, help="picture width and height in pixels")
+    parser.add_argument("--backend", default="auto", choices=["auto", *sorted(BACKENDS)],
+                        help="repulsion backend (default: %(default)s)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial positions (default: %(default)s)")
+    parser.add_argument("--dims", type=int, default=2, choices=(2, 3), help="layout dimension")
+    parser.add_argument("--k", type=float, default=defaults.k, help="repulsion exponent (default: %(default)s)")
+    parser.add_argument("--theta", type=float, default=defaults.theta,
+                        help="Barnes-Hut opening angle (default: %(default)s)")
+    parser.add_argument("--centering", type=float, default=defaults.centering,
+                        help="centering factor l on the finest level (default: %(default)s)")
+    parser.add_argument("--fine-iter", type=int, default=defaults.fine_iter,
+                        help="iterations on the finest level (default: %(default)s)")
+    parser.add_argument("--quality", action="store_true", help="print the neighbourhood preservation")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build or load the graph, lay it out, save the layout and its picture."""
+    graph = resolve_graph(args.graph, seed=args.seed)
+    print(graph.summary())
+    params = ForceParams(k=args.k, theta=args.theta, centering=args.centering, fine_iter=args.fine_iter)
+    start = time.perf_counter()
+    layout = ForceLayout(params, backend=args.backend, device=args.device, seed=args.seed,
+                         dims=args.dims).fit(graph)
+    print(f"laid out {graph.n_vertices} neurons in {time.perf_counter() - start:.2f} s "
+          f"({layout.iteration} iterations)")
+    if args.quality and graph.n_edges:
+        print(f"neighbourhood preservation {neighborhood_preservation(graph, layout.positions[0]):.4f}")
+    out = save_layout(layout, args.out)
+    print(f"saved layout to {out}")
+    png = out.with_suffix(".png") if args.png is None else None if args.png.lower() == "none" else Path(args.png)
+    if png is not None:
+        iio.imwrite(png, rasterize(layout.positions[0], graph.layer_index(), args.size))
+        print(f"saved picture to {png}")
+    return 0
+
+
+def rasterize(positions: np.ndarray, layer_index: np.ndarray, size: int) -> np.ndarray:
+    """An RGB picture ``(size, size, 3)`` of the points (first two coordinates), coloured by layer."""
+    if size < 16:
+        raise ValueError(f"--size must be >= 16 pixels, got {size}")
+    xy = positions[:, :2].astype(np.float64)
+    low, span = xy.min(0), np.ptp(xy, 0).max()
+    margin = max(2, size // 64)
+    pixels = ((xy - low) / (span if span > 0 else 1.0) * (size - 1 - 2 * margin) + margin).astype(np.int64)
+    image = np.full((size, size, 3), 255, np.uint8)
+    colour = PALETTE[layer_index % len(PALETTE)]
+    radius = 1 if len(xy) > 20_000 else 2
+    for dy in range(-radius + 1, radius):
+        for dx in range(-radius + 1, radius):
+            image[np.clip(size - 1 - pixels[:, 1] + dy, 0, size - 1), np.clip(pixels[:, 0] + dx, 0, size - 1)] = colour
+    return image
