@@ -39,12 +39,14 @@ from .config import CPCConfig
 
 
 @torch.fx.wrap
-def as_batch_audio(audio: torch.Tensor) -> torch.Tensor:
-    """Normalise audio of shape ``(S,)``, ``(B, S)`` or ``(B, 1, S)`` to ``(B, 1, S)``."""
+def as_batch_audio(audio: torch.Tensor, min_samples: int = 1) -> torch.Tensor:
+    """Normalise audio ``(S,)``, ``(B, S)`` or ``(B, 1, S)`` with ``S >= min_samples`` to ``(B, 1, S)``."""
     if not isinstance(audio, torch.Tensor):
         raise TypeError(f"audio must be a torch.Tensor, got {type(audio).__name__}")
     if not audio.is_floating_point():
         raise TypeError(f"audio must be a floating point tensor, got dtype {audio.dtype}")
+    if audio.dim() > 0 and audio.shape[-1] < min_samples:
+        raise ValueError(f"audio has {audio.shape[-1]} samples; at least {min_samples} (one hop) are needed")
     if audio.dim() == 1:
         return audio[None, None, :]
     if audio.dim() == 2:
@@ -150,7 +152,7 @@ class Scaleogram(nn.Module):
 
     def complex_response(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Real and imaginary parts of the filter responses, each ``(B, F, T)``."""
-        x = as_batch_audio(audio).float().unfold(-1, self.hop, self.hop).flatten(-2)  # T * hop samples
+        x = as_batch_audio(audio, self.hop).float().unfold(-1, self.hop, self.hop).flatten(-2)  # T * hop samples
         x = F.pad(x, self._pad).unfold(-1, self.hop, self.hop)  # (B, 1, T + extra, hop)
         x = x.squeeze(1).transpose(1, 2)  # (B, hop, blocks)
         real, imag = [], []

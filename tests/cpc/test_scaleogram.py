@@ -104,6 +104,8 @@ def test_input_shapes_are_normalised():
     assert torch.allclose(module(audio)[1:], module(audio[1]), atol=1e-5)
     with pytest.raises(ValueError, match="shape"):
         as_batch_audio(torch.zeros(2, 2, 100))
+    with pytest.raises(ValueError, match="one hop"):
+        module(torch.zeros(SEED.hop - 1))
     with pytest.raises(TypeError, match="dtype"):
         as_batch_audio(torch.zeros(100, dtype=torch.int16))
     with pytest.raises(TypeError, match="Tensor"):
@@ -139,7 +141,8 @@ def test_causal_front_end_ignores_samples_after_each_frame():
 
 def test_gradient_reaches_the_waveform_and_is_finite_from_silence():
     module = Scaleogram(replace(SEED, n_bins=120, fmin=160.0))
-    for start in (torch.zeros(8 * SEED.hop), 0.1 * torch.randn(8 * SEED.hop, generator=torch.Generator().manual_seed(2))):
+    noise = 0.1 * torch.randn(8 * SEED.hop, generator=torch.Generator().manual_seed(2))
+    for start in (torch.zeros(8 * SEED.hop), noise):
         audio = start.clone().requires_grad_(True)
         out = module(audio)
         (out[0, 0].mean() + out[0, 1].mean()).backward()
