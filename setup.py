@@ -37,11 +37,10 @@ setup(
         "scikit-learn>=1.3",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "PySide6-Essentials>=6.5"],
+        "test": ["pytest>=7", "hypothesis>=6", "PySide6-Essentials>=6.5", "librosa>=0.10"],
         "qt": ["PySide6-Essentials>=6.5"],
         "sound": ["sounddevice>=0.4"],
         "corpus": ["music21>=9"],
-        "compare": ["librosa>=0.10"],
     },
     entry_points={"console_scripts": ["immersions=immersions.render.cli:main"]},
 )
