@@ -42,6 +42,8 @@ ENSEMBLES: dict[str, tuple[int, ...]] = {
     "guitar": (24, 25),
 }
 AUDIO_FORMATS = ("flac", "ogg")
+# Harmonic analyses (roman numerals) sit beside some scores in the corpus under the same names: not music.
+ANALYSIS_SUFFIXES = (".rntxt",)
 MANIFEST_NAME = "manifest.csv"
 INSTALL_HINT = ("install them with `apt-get install -y fluidsynth fluid-soundfont-gm` "
                 "and `pip install 'immersions[corpus]'` (music21)")
@@ -99,10 +101,14 @@ def check_tools() -> None:
 
 
 def list_sources(composer: str) -> list[str]:
-    """Score files of one music21 corpus composer or collection (sorted, as strings)."""
+    """Score files of one music21 corpus composer or collection: sorted, one per piece name, no analyses."""
     from music21 import corpus
 
-    paths = sorted(str(p) for p in corpus.getComposer(composer))
+    by_stem: dict[str, str] = {}
+    for path in sorted(corpus.getComposer(composer)):
+        if path.suffix.lower() not in ANALYSIS_SUFFIXES:
+            by_stem.setdefault(path.stem, str(path))  # one encoding per piece
+    paths = sorted(by_stem.values())
     if not paths:
         raise ValueError(f"composer={composer!r} has no scores in the music21 corpus; "
                          f"try one of {', '.join(DEFAULT_COMPOSERS)}")
@@ -124,9 +130,9 @@ def plan_jobs(out_dir: Path, composers: Sequence[str], max_pieces: int, soundfon
         rng.shuffle(sources)
         for source in sorted(sources[:max_pieces]):
             piece = f"{composer}/{Path(source).stem}"
-            name = f"{Path(source).stem}.{audio_format}".replace(" ", "_")
-            jobs.append(RenderJob(source=source, composer=composer, piece=piece,
-                                  instrument=rng.choice(ensembles),
+            instrument = rng.choice(ensembles)
+            name = f"{Path(source).stem}_{instrument}.{audio_format}".replace(" ", "_")
+            jobs.append(RenderJob(source=source, composer=composer, piece=piece, instrument=instrument,
                                   out_path=str(out_dir / composer / name), soundfont=soundfont,
                                   sample_rate=sample_rate, max_seconds=max_seconds,
                                   seed=rng.randrange(2**31)))

@@ -27,6 +27,12 @@ def test_plan_is_seeded_and_varies_ensembles(tmp_path):
     assert len({j.instrument for j in plan}) > 2 and {j.instrument for j in plan} <= set(ENSEMBLES)
 
 
+def test_sources_are_scores_with_unique_names(tmp_path):
+    plan = plan_jobs(tmp_path, ["monteverdi"], 200, SOUNDFONT, 22050, 5.0, "flac", seed=0)
+    assert len({j.out_path for j in plan}) == len({j.piece for j in plan}) == len(plan) > 10
+    assert not [j.source for j in plan if j.source.endswith(".rntxt")]
+
+
 def test_unknown_composer_and_format_are_errors(tmp_path):
     with pytest.raises(ValueError, match="nobody"):
         plan_jobs(tmp_path, ["nobody"], 1, SOUNDFONT, 22050, 5.0, "flac", seed=0)
