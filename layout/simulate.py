@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .backends import Repulsion, get_backend
-from .forces import EdgeTensors, ForceParams, attraction
+from .forces import EdgeTensors, ForceParams, attraction, energy
 from .graph import NeuronGraph
 from .hierarchy import Hierarchy, build_hierarchy
 from .layout import Callback, Layout
@@ -36,8 +36,8 @@ class ForceLayout:
 
     def __init__(self, params: ForceParams | None = None, *, backend: str | Repulsion = "auto",
                  device: str | torch.device | None = None, seed: int = 0, dims: int = 2,
-                 min_vertices: int = 4, jitter: float = 0.1, smoothing: int = 2,
-                 progress: bool | None = None) -> None:
+                 min_vertices: int = 4, jitter: float = 0.1, smoothing: int = 2, restarts: int = 4,
+                 restart_vertices: int = 512, progress: bool | None = None) -> None:
         if params is not None and not isinstance(params, ForceParams):
             raise TypeError(f"params must be a ForceParams, got {type(params).__name__}")
         if dims not in (2, 3):
@@ -55,6 +55,10 @@ class ForceLayout:
         self.min_vertices = min_vertices
         self.jitter = float(jitter)
         self.smoothing = int(smoothing)
+        if restarts < 1 or restart_vertices < 1:
+            raise ValueError(f"restarts and restart_vertices must be >= 1, got {restarts} and {restart_vertices}")
+        self.restarts = int(restarts)
+        self.restart_vertices = int(restart_vertices)
         self.progress = progress
 
     def fit(self, graph: NeuronGraph, *, charges: np.ndarray | None = None, init: np.ndarray | None = None,
@@ -106,7 +110,11 @@ class ForceLayout:
 
     def _multilevel(self, graph: NeuronGraph, charge: np.ndarray, cbs: list[Callback],
                     callbacks_every: int) -> Layout:
-        """Coarsest level from seeded random positions, then prolong and refine level by level."""
+        """Coarsest level from seeded random positions, then prolong and refine level by level.
+
+        Levels of at most ``restart_vertices`` vertices run ``restarts`` random starts side by side in the
+        batch; before the first larger level each snapshot keeps the start of lowest (exact) energy.
+        """
         p = self.params
         hierarchy = build_hierarchy(graph, min_vertices=self.min_vertices)
         charges = [charge]
@@ -114,18 +122,24 @@ class ForceLayout:
             charges.append(hierarchy.coarsen(charges[-1], level).astype(np.float32))
         ancestors = _ancestors(hierarchy)
         coarsest = hierarchy.n_levels - 1
-        pos = _random_positions(hierarchy.levels[coarsest].n_vertices, charge.shape[0], self.dims, self.seed)
+        snapshots = charge.shape[0]
+        restarts = self.restarts if hierarchy.levels[coarsest].n_vertices <= self.restart_vertices else 1
+        pos = _random_positions(hierarchy.levels[coarsest].n_vertices, restarts, self.dims, self.seed)
+        pos = np.repeat(pos, snapshots, axis=0)
         no_pins = np.zeros(graph.n_vertices, bool)
-        total, state = 0, None
+        total, state, system = 0, None, None
         progress = show_progress(self.progress, graph.n_vertices)
         for level in range(coarsest, -1, -1):
             level_graph = hierarchy.levels[level]
+            if restarts > 1 and level_graph.n_vertices > self.restart_vertices:
+                pos = _lowest_energy(system, state, snapshots).cpu().numpy()
+                restarts = 1
             if level < coarsest:
-                coarse = torch.as_tensor(pos, device=self.device)
-                spacing = length_scale(coarse, system.edges).cpu().numpy()
+                spacing = length_scale(torch.as_tensor(pos, device=self.device), system.edges).cpu().numpy()
                 pos = hierarchy.prolong(pos, level, jitter=float(self.jitter * spacing.mean()),
                                         seed=self.seed + level)
-            system = LevelSystem.build(level_graph, charges[level], np.zeros(level_graph.n_vertices, bool),
+            system = LevelSystem.build(level_graph, np.tile(charges[level], (restarts, 1)),
+                                       np.zeros(level_graph.n_vertices, bool),
                                        p.at_level(level, hierarchy.n_levels), self.repulsion, self.device)
             start = torch.as_tensor(pos, dtype=torch.float32, device=self.device)
             if level < coarsest:
@@ -133,19 +147,38 @@ class ForceLayout:
             state = VerletState.start(system, start)
 
             def on_callback(it: int, st: VerletState, level: int = level, offset: int = total) -> None:
-                full = st.pos[:, torch.as_tensor(ancestors[level], device=st.pos.device)]
-                view = VerletState(full, torch.zeros_like(full), full, st.step, st.residual, st.active)
-                run_callbacks(cbs, offset + it, float(st.residual.mean()),
+                full = st.pos[:snapshots, torch.as_tensor(ancestors[level], device=st.pos.device)]
+                view = VerletState(full, torch.zeros_like(full), full, st.step[:snapshots],
+                                   st.residual[:snapshots], st.active[:snapshots])
+                run_callbacks(cbs, offset + it, float(st.residual[:snapshots].mean()),
                               self._layout(graph, charge, view, no_pins, offset + it))
 
             state, done = integrate(system, state, p.iterations_at(level), min_iter=p.min_iter,
                                     on_callback=on_callback if cbs else None, callback_every=callbacks_every,
-                                    offset=total,
-                                    progress=progress, description=f"layout level {level}")
+                                    offset=total, progress=progress, description=f"layout level {level}")
             total += done
             pos = state.pos.cpu().numpy()
             logger.debug("level %d: %d vertices, %d iterations", level, level_graph.n_vertices, done)
+        if restarts > 1:
+            best = _lowest_energy(system, state, snapshots)
+            state = VerletState.start(system_for_snapshots(system, snapshots), best)
         return self._layout(graph, charge, state, no_pins, total)
+
+
+def _lowest_energy(system: LevelSystem, state: VerletState, snapshots: int) -> torch.Tensor:
+    """Positions ``(S, N, D)`` of the restart whose snapshots have the lowest total exact energy (one
+    restart for all snapshots, so they stay alike); the batch is restart-major."""
+    totals = torch.stack([energy(state.pos[b:b + 1], system.charge[b:b + 1], system.edges, system.params)[0]
+                          for b in range(state.pos.shape[0])])
+    best = int(totals.reshape(-1, snapshots).sum(1).argmin())
+    logger.debug("restart %d of %d has the lowest energy", best, totals.numel() // snapshots)
+    return state.pos[best * snapshots:(best + 1) * snapshots]
+
+
+def system_for_snapshots(system: LevelSystem, snapshots: int) -> LevelSystem:
+    """The same level system restricted to the first ``snapshots`` batch entries."""
+    return LevelSystem(system.edges, system.charge[:snapshots], system.mass[:snapshots], system.free,
+                       system.params, system.repulsion)
 
 
 def smooth(pos: torch.Tensor, edges: EdgeTensors, steps: int) -> torch.Tensor:
@@ -166,11 +199,10 @@ def _ancestors(hierarchy: Hierarchy) -> list[np.ndarray]:
     return index
 
 
-def _random_positions(n: int, batch: int, dims: int, seed: int) -> np.ndarray:
-    """Seeded uniform positions in a cube of side ``sqrt(n)`` (unit spacing), the same for every batch entry."""
+def _random_positions(n: int, starts: int, dims: int, seed: int) -> np.ndarray:
+    """``starts`` seeded uniform layouts ``(starts, n, dims)`` in a cube of side ``sqrt(n)`` (unit spacing)."""
     rng = np.random.default_rng(seed)
-    pos = (rng.random((n, dims)) - 0.5) * max(np.sqrt(n), 1.0)
-    return np.broadcast_to(pos.astype(np.float32), (batch, n, dims)).copy()
+    return ((rng.random((starts, n, dims)) - 0.5) * max(np.sqrt(n), 1.0)).astype(np.float32)
 
 
 def _charges(charges: np.ndarray | None, n: int) -> np.ndarray:

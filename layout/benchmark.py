@@ -1,0 +1,231 @@
+"""Layout benchmark: repulsion time per iteration vs N per backend, multilevel time and time to quality on
+king grids and zoo graphs, peers (igraph, ForceAtlas2) on the same graph with the same threads.
+
+Shared by ``benchmarks/bench_layout.py`` and ``immersions bench layout``; writes one JSON record.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .backends import BACKENDS, get_backend
+from .forces import ForceParams
+from .graph import NeuronGraph
+from .quality import neighborhood_preservation
+from .simulate import ForceLayout
+from .sources import resolve_graph
+from .synthetic import grid_positions, king_grid
+
+logger = logging.getLogger(__name__)
+
+TARGET_NP = 0.95
+NP_SAMPLES = 20_000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options (used by the script and by ``immersions bench layout``)."""
+    parser.add_argument("--repulsion-sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
+                        help="vertex counts for the per-iteration repulsion timing")
+    parser.add_argument("--backends", nargs="*", default=sorted(BACKENDS), help="repulsion backends to time")
+    parser.add_argument("--exact-max", type=int, default=20_000, help="largest N timed with the O(N^2) exact")
+    parser.add_argument("--grids", type=int, nargs="*", default=[224, 1024], help="king grid sides to lay out")
+    parser.add_argument("--fine-iters", type=int, nargs="*", default=[1, 2, 5],
+                        help="finest-level iteration caps tried for time-to-quality (ascending)")
+    parser.add_argument("--models", nargs="*", default=["vgg16", "resnet18", "audio"], help="zoo graphs")
+    parser.add_argument("--peers", nargs="*", default=["igraph_fr", "igraph_drl", "fa2"],
+                        help="peer layouts run on the first king grid (skipped when not installed)")
+    parser.add_argument("--peer-max", type=int, default=60_000, help="largest graph given to peers")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch and numba threads")
+    parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--machine", default=platform.node() or "unknown", help="name in the output file")
+    parser.add_argument("--out-dir", default="benchmarks/results", help="folder of the JSON result")
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Run every part, write ``<out-dir>/layout_<machine>.json`` and return its path."""
+    _set_threads(args.threads)
+    record = {"benchmark": "layout", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+              "machine": machine_info(args), "parameters": {k: v for k, v in vars(args).items() if k != "func"},
+              "defaults": json.loads(ForceParams().to_json()), "target_np": TARGET_NP,
+              "notes": ["times are medians of wall-clock seconds; peak_rss_mb is the process peak so far "
+                        "(monotonic), cuda_peak_mb the CUDA allocator peak of the case",
+                        "GPU rows are measured only when --device cuda is given on a CUDA machine"]}
+    record["repulsion"] = [row for n in args.repulsion_sizes for row in time_repulsion(n, args)]
+    record["king_grids"] = [time_grid(side, args) for side in args.grids]
+    record["models"] = [time_model(name, args) for name in args.models]
+    first = king_grid(args.grids[0]) if args.grids else None
+    record["peers"] = [row for row in (time_peer(name, first, args) for name in args.peers) if row]\
+        if first is not None and first.n_vertices <= args.peer_max else []
+    out = Path(args.out_dir) / f"layout_{args.machine}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1))
+    return out
+
+
+def machine_info(args: argparse.Namespace) -> dict:
+    """Platform, CPU count, threads, library versions and the device."""
+    info = {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
+            "threads": args.threads, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "device": args.device,
+            "load_average_at_start": os.getloadavg()}
+    if torch.device(args.device).type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(torch.device(args.device))
+    return info
+
+
+def _set_threads(threads: int) -> None:
+    """Same thread count for torch, numba and peers."""
+    torch.set_num_threads(threads)
+    import numba
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def _sync(device: str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn: Callable[[], object], repeats: int, device: str) -> tuple[float, list[float]]:
+    """One warm-up call, then the median of ``repeats`` timed calls (CUDA synchronised)."""
+    fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def _memory(device: str) -> dict:
+    mem = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if torch.device(device).type == "cuda":
+        mem["cuda_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        torch.cuda.reset_peak_memory_stats(device)
+    return mem
+
+
+def time_repulsion(n: int, args: argparse.Namespace) -> list[dict]:
+    """Seconds per repulsion evaluation on a jittered grid of about ``n`` vertices, per backend."""
+    side = int(round(np.sqrt(n)))
+    rng = np.random.default_rng(args.seed)
+    pos = grid_positions(side) + rng.normal(scale=0.1, size=(side * side, 2)).astype(np.float32)
+    pos_t = torch.as_tensor(pos, device=args.device)[None]
+    charge = torch.ones(1, side * side, device=args.device)
+    params = ForceParams()
+    rows = []
+    for name in args.backends:
+        if name == "exact" and side * side > args.exact_max:
+            continue
+        try:
+            fn = get_backend(name, args.device)
+            median, times = _timed(lambda: fn(pos_t, charge, params.k, params.theta, softening=params.softening),
+                                   args.repeats, args.device)
+        except (ValueError, RuntimeError) as exc:
+            logger.warning("repulsion %s at N=%d skipped: %s", name, side * side, exc)
+            continue
+        rows.append({"backend": name, "n": side * side, "seconds": median, "times": times,
+                     **_memory(args.device)})
+        logger.info("repulsion %-9s N=%8d %.4f s", name, side * side, median)
+    return rows
+
+
+def _fit(graph: NeuronGraph, params: ForceParams, args: argparse.Namespace) -> tuple[float, float, int]:
+    """Seconds of one full multilevel fit, its neighbourhood preservation and iterations."""
+    start = time.perf_counter()
+    layout = ForceLayout(params, device=args.device, seed=args.seed).fit(graph)
+    _sync(args.device)
+    seconds = time.perf_counter() - start
+    score = neighborhood_preservation(graph, layout.positions[0], n_samples=NP_SAMPLES, seed=args.seed)
+    return seconds, score, layout.iteration
+
+
+def time_grid(side: int, args: argparse.Namespace) -> dict:
+    """Multilevel time with the default schedule, and the fastest finest-level cap reaching the target."""
+    graph = king_grid(side)
+    ForceLayout(ForceParams(max_iter=2), device=args.device).fit(king_grid(8))  # compile kernels
+    seconds, score, iterations = _fit(graph, ForceParams(), args)
+    row = {"graph": f"king-grid:{side}", "n": graph.n_vertices, "edges": graph.n_edges, "seconds": seconds,
+           "np": score, "iterations": iterations, **_memory(args.device), "time_to_np": None, "sweep": []}
+    logger.info("king grid %d: %.2f s, NP %.4f", side, seconds, score)
+    if graph.n_vertices > 200_000:
+        row["time_to_np"] = seconds if score >= TARGET_NP else None
+        return row
+    for fine_iter in args.fine_iters:
+        t, s, its = _fit(graph, ForceParams(fine_iter=fine_iter), args)
+        row["sweep"].append({"fine_iter": fine_iter, "seconds": t, "np": s, "iterations": its})
+        logger.info("king grid %d, fine_iter %d: %.2f s, NP %.4f", side, fine_iter, t, s)
+        if s >= TARGET_NP:
+            row["time_to_np"] = t
+            break
+    return row
+
+
+def time_model(name: str, args: argparse.Namespace) -> dict:
+    """Multilevel time and quality on a zoo model's graph."""
+    graph = resolve_graph(name, seed=args.seed)
+    seconds, score, iterations = _fit(graph, ForceParams(), args)
+    logger.info("%s: %d vertices, %.2f s, NP %.4f", name, graph.n_vertices, seconds, score)
+    return {"graph": name, "n": graph.n_vertices, "edges": graph.n_edges, "seconds": seconds, "np": score,
+            "iterations": iterations, **_memory(args.device)}
+
+
+def time_peer(name: str, graph: NeuronGraph, args: argparse.Namespace) -> dict | None:
+    """A peer layout from seeded random positions (the same start for all), its time and quality."""
+    start_pos = (np.random.default_rng(args.seed).random((graph.n_vertices, 2)) - 0.5) * np.sqrt(graph.n_vertices)
+    try:
+        run_peer = _peer(name, graph, start_pos)
+    except ImportError as exc:
+        logger.warning("peer %s not installed: %s", name, exc)
+        return None
+    start = time.perf_counter()
+    pos = run_peer()
+    seconds = time.perf_counter() - start
+    score = neighborhood_preservation(graph, pos, n_samples=NP_SAMPLES, seed=args.seed)
+    logger.info("peer %s: %.2f s, NP %.4f", name, seconds, score)
+    return {"peer": name, "graph": f"king-grid:{int(np.sqrt(graph.n_vertices))}", "n": graph.n_vertices,
+            "seconds": seconds, "np": score, **_memory("cpu")}
+
+
+def _peer(name: str, graph: NeuronGraph, start_pos: np.ndarray) -> Callable[[], np.ndarray]:
+    """A zero-argument callable running peer ``name``; ImportError when its package is missing."""
+    if name in ("igraph_fr", "igraph_drl"):
+        import igraph
+        g = igraph.Graph(n=graph.n_vertices, edges=graph.edges.tolist())
+        if name == "igraph_fr":
+            return lambda: np.asarray(g.layout_fruchterman_reingold(seed=start_pos.tolist(), grid="grid").coords)
+        return lambda: np.asarray(g.layout_drl(seed=start_pos.tolist()).coords)
+    if name == "fa2":
+        import scipy.sparse as sp
+        from fa2_modified import ForceAtlas2
+        adj = sp.coo_matrix((np.ones(graph.n_edges), (graph.edges[:, 0], graph.edges[:, 1])),
+                            shape=(graph.n_vertices,) * 2).tocsr()
+        adj = adj + adj.T
+        fa2 = ForceAtlas2(barnesHutOptimize=True, verbose=False)
+        return lambda: np.asarray(fa2.forceatlas2(adj, pos=start_pos.copy(), iterations=100))
+    raise ValueError(f"unknown peer {name!r}; choose from igraph_fr, igraph_drl, fa2")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry of ``benchmarks/bench_layout.py``."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logger.info("wrote %s", run(args))
+    return 0
