@@ -429,11 +429,7 @@ def _follow_size1(space: Space, out_shape: tuple[int, ...]) -> Space | None:
     moved.setdefault(0, 0)
 
     def where(d: int | None) -> int | None:
-        if d is None:
-            return None
-        if d in moved:
-            return moved[d]
-        return None
+        return None if d is None else moved.get(d)  # size-1 dims have no counterpart
 
     channel = where(space.channel_dim)
     if channel is None:
