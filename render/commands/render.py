@@ -6,9 +6,10 @@ from pathlib import Path
 
 import soundfile
 
-from immersions.render.app import render_activation_video
+from immersions.render.app import DEFAULT_MAX_EDGES, DEFAULT_PRESET, render_activation_video
 from immersions.render.app_inputs import load_clip, load_model
 from immersions.render.demo_audio import demo_clip
+from immersions.render.video import PRESETS
 
 DEFAULT_SIZE = "1280x720"
 
@@ -32,8 +33,15 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (counts)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return int(text)
+
+
 def add_video_options(parser: argparse.ArgumentParser, *, out: str, seconds: float | None) -> None:
-    """Options shared by ``render`` and ``demo``: output, size, frame rate, clip length and seed."""
+    """Options shared by ``render`` and ``demo``: output, size, frame rate, clip length, seed and speed."""
     parser.add_argument("--out", type=Path, default=Path(out),
                         help="video file to write; the layout goes next to it as .npz (default: %(default)s)")
     parser.add_argument("--size", type=parse_size, default=parse_size(DEFAULT_SIZE), metavar="WxH",
@@ -43,6 +51,11 @@ def add_video_options(parser: argparse.ArgumentParser, *, out: str, seconds: flo
                         help="length of the clip to render in seconds (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the layout, of the random model when none is shipped, of the demo music")
+    parser.add_argument("--max-edges", type=non_negative_int, default=DEFAULT_MAX_EDGES,
+                        help="edges drawn as faint lines, a seeded random subset (default: %(default)s)")
+    parser.add_argument("--preset", choices=PRESETS, default=DEFAULT_PRESET,
+                        help="libx264 speed preset: faster presets encode quicker into larger files "
+                             "(default: %(default)s)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,7 +95,7 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
     render_activation_video(model, clip, sample_rate, args.out, width=width, height=height, fps=args.fps,
                             layout=args.layout, seed=args.seed, layout_path=written.get("layout"),
                             still_path=written.get("still"), activations_path=written["activations"],
-                            progress=True)
+                            max_edges=args.max_edges, preset=args.preset, progress=True)
     if audio is None:
         written["audio"] = args.out.with_suffix(".wav")
         soundfile.write(written["audio"], clip, sample_rate)
