@@ -296,7 +296,8 @@ def extract(model: nn.Module, example_input: torch.Tensor | Sequence[torch.Tenso
     ``layers``: tap names (``node_names``), laid out in execution order; default: every nonlinearity
     output. ``keep_axis``: for 4-D maps (B, C, H, W) the kept axis, 2 (H, default) or 3 (W); the other
     one is dropped. ``keep_length``: keep the length of 3-D maps (B, C, L) instead of dropping it as time.
-    ``include_input``: make the network input the first layer. ``max_edges``: refuse graphs with more edges (counted before building).
+    ``include_input``: make the network input the first layer. ``max_edges``: refuse graphs with more
+    edges (counted before building).
     ``leaf_modules``: module types or qualified names not to trace into (they need a rule in
     ``layout.connectivity`` when connectivity flows through them).
     """
