@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 DEMO_SAMPLE_RATE = 44100
+DEMO_SECONDS = 8.0
 PROGRESSION = (0, 5, 3, 4)  # I - vi - IV - V, as scale degrees
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 
@@ -74,7 +75,7 @@ def demo_notes(seconds: float, seed: int = 0) -> list[Note]:
     return [note for note in notes if note.start < seconds]
 
 
-def demo_clip(seconds: float = 8.0, *, sample_rate: int = DEMO_SAMPLE_RATE, seed: int = 0) -> np.ndarray:
+def demo_clip(seconds: float = DEMO_SECONDS, *, sample_rate: int = DEMO_SAMPLE_RATE, seed: int = 0) -> np.ndarray:
     """A mono float32 clip of ``seconds`` of polyphonic music at ``sample_rate``, peak 0.8."""
     if not np.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"seconds must be a positive finite number, got {seconds!r}")

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..demo_audio import DEMO_SECONDS
 from .render import add_video_options, print_written, render_with
-
-DEMO_SECONDS = 8.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import soundfile
 
-from immersions.render.app import DEFAULT_MAX_EDGES, DEFAULT_PRESET, render_activation_video
-from immersions.render.app_inputs import load_clip, load_model
-from immersions.render.demo_audio import demo_clip
-from immersions.render.video import PRESETS
+from ..app import DEFAULT_MAX_EDGES, DEFAULT_PRESET, render_activation_video
+from ..app_inputs import load_clip, load_model
+from ..demo_audio import DEMO_SECONDS, demo_clip
+from ..video import PRESETS
 
 DEFAULT_SIZE = "1280x720"
 
@@ -83,7 +83,7 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
     model = load_model(model_spec, seed=args.seed)
     sample_rate = model.config.sample_rate
     if audio is None:
-        clip = demo_clip(args.seconds or 8.0, sample_rate=sample_rate, seed=args.seed)
+        clip = demo_clip(args.seconds or DEMO_SECONDS, sample_rate=sample_rate, seed=args.seed)
     else:
         clip = load_clip(audio, sample_rate, seconds=args.seconds)
     width, height = args.size
