@@ -45,6 +45,7 @@ def _relative_error(approx: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 
 def _reference(pos: torch.Tensor, charge: torch.Tensor, k: float, targets=None) -> torch.Tensor:
+    """Exact forces in float64, so the reference carries no rounding error of its own."""
     return exact.repulsion(pos.double(), charge.double(), k, targets=targets)
 
 
