@@ -148,12 +148,16 @@ class EdgeTensors:
                    torch.as_tensor(graph.weights, dtype=dtype, device=device), adjacency, degree)
 
 
-def attraction(pos: torch.Tensor, edges: EdgeTensors) -> torch.Tensor:
-    """Spring force ``sum_j w_ij (p_j - p_i) = (A p)_i - deg_i p_i`` on every vertex, shape of ``pos``."""
+def neighbour_sum(pos: torch.Tensor, edges: EdgeTensors) -> torch.Tensor:
+    """``(A p)_i = sum_j w_ij p_j`` for positions ``(B, N, D)``: one sparse product for the whole batch."""
     b, n, d = pos.shape
     stacked = pos.permute(1, 0, 2).reshape(n, b * d)
-    pulled = (edges.adjacency.to(pos.dtype) @ stacked).reshape(n, b, d).permute(1, 0, 2)
-    return pulled - edges.degree.to(pos.dtype)[None, :, None] * pos
+    return (edges.adjacency.to(pos.dtype) @ stacked).reshape(n, b, d).permute(1, 0, 2)
+
+
+def attraction(pos: torch.Tensor, edges: EdgeTensors) -> torch.Tensor:
+    """Spring force ``sum_j w_ij (p_j - p_i) = (A p)_i - deg_i p_i`` on every vertex, shape of ``pos``."""
+    return neighbour_sum(pos, edges) - edges.degree.to(pos.dtype)[None, :, None] * pos
 
 
 def total_force(pos: torch.Tensor, charge: torch.Tensor, edges: EdgeTensors, params: ForceParams,

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .backends import Repulsion, get_backend
-from .forces import EdgeTensors, ForceParams, attraction, energy
+from .forces import EdgeTensors, ForceParams, energy, neighbour_sum
 from .graph import NeuronGraph
 from .hierarchy import Hierarchy, build_hierarchy
 from .layout import Callback, Layout
@@ -31,7 +31,9 @@ class ForceLayout:
     ``backend`` is a repulsion name (``"auto"``, ``"exact"``, ``"bh_numba"``, ``"bh_torch"``) or callable;
     ``device`` defaults to CPU; ``seed`` fixes the initial positions and the prolongation jitter, so a fit
     is reproducible on one device. The hierarchy is coarsened down to ``min_vertices``; children start at
-    their parent plus Gaussian jitter of ``jitter`` mean edge lengths.
+    their parent plus Gaussian jitter of ``jitter`` mean edge lengths, then ``smoothing`` Jacobi steps
+    spread siblings toward their neighbours. Levels of at most ``restart_vertices`` vertices run
+    ``restarts`` random starts in one batch and keep the one of lowest energy, which avoids folds.
     """
 
     def __init__(self, params: ForceParams | None = None, *, backend: str | Repulsion = "auto",
@@ -187,7 +189,7 @@ def smooth(pos: torch.Tensor, edges: EdgeTensors, steps: int) -> torch.Tensor:
     if not edges.src.numel():
         return pos
     for _ in range(steps):
-        pos = (pos + attraction(pos, edges) + edges.degree[None, :, None] * pos) / (1 + edges.degree)[None, :, None]
+        pos = (pos + neighbour_sum(pos, edges)) / (1 + edges.degree)[None, :, None]
     return pos
 
 

@@ -70,12 +70,14 @@ def vertex_mass(edges: EdgeTensors, charge: torch.Tensor, params: ForceParams) -
 
 
 def length_scale(pos: torch.Tensor, edges: EdgeTensors) -> torch.Tensor:
-    """Typical distance per batch entry, ``(B,)``: the mean edge length, or the mean spacing without edges."""
-    if edges.src.numel():
-        return (pos[:, edges.dst] - pos[:, edges.src]).norm(dim=-1).mean(-1).clamp(min=1e-6)
+    """Typical distance per batch entry, ``(B,)``: the mean edge length, else the mean spacing of the
+    points, else 1 (a single point, or all points at one place)."""
     n, d = pos.shape[1], pos.shape[2]
-    spread = (pos - pos.mean(1, keepdim=True)).square().sum(-1).mean(-1).sqrt()
-    return (spread * n ** (-1.0 / d)).clamp(min=1e-6)
+    scale = (pos - pos.mean(1, keepdim=True)).square().sum(-1).mean(-1).sqrt() * n ** (-1.0 / d)
+    if edges.src.numel():
+        edge_mean = (pos[:, edges.dst] - pos[:, edges.src]).norm(dim=-1).mean(-1)
+        scale = torch.where(edge_mean > 0, edge_mean, scale)
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
 @dataclass(frozen=True)
