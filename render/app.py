@@ -72,7 +72,7 @@ class AnalysisNetwork(nn.Module):
 
 
 def clip_scaleogram(model: CPC, audio: np.ndarray) -> torch.Tensor:
-    """The model's front end on a mono clip at the model's sample rate: ``(1, 2, F, T)``."""
+    """The model's front end on a mono clip at the model's sample rate: ``(1, 2, F, T)`` on the model's device."""
     samples = np.asarray(audio, dtype=np.float32)
     if samples.ndim != 1:
         raise ValueError(f"audio must be mono with shape (samples,), got {samples.shape}")
@@ -80,13 +80,14 @@ def clip_scaleogram(model: CPC, audio: np.ndarray) -> torch.Tensor:
     if frames < 2 * max(spec.pool for spec in model.config.encoder):
         raise ValueError(f"audio holds {len(samples)} samples ({frames} frames of {model.config.hop}); the clip is "
                          "too short for this model, give at least a second of sound")
+    device = next(model.parameters()).device
     with torch.no_grad():
-        return model.scaleogram(torch.from_numpy(samples))
+        return model.scaleogram(torch.from_numpy(samples).to(device))
 
 
 def neuron_graph(network: AnalysisNetwork, n_bins: int) -> NeuronGraph:
     """The neuron graph of the network's taps, traced on a short all-zero scaleogram."""
-    return extract(network, torch.zeros(1, 2, n_bins, EXAMPLE_FRAMES))
+    return extract(network, torch.zeros(1, 2, n_bins, EXAMPLE_FRAMES, device=next(network.parameters()).device))
 
 
 def clip_activations(network: AnalysisNetwork, scaleogram: torch.Tensor, graph: NeuronGraph) -> np.ndarray:
@@ -118,19 +119,20 @@ def layout_charges(values: np.ndarray, n_snapshots: int) -> tuple[np.ndarray, np
     return charges_from_variance(values.var(axis=0)), charges_from_variance(per_window)
 
 
-def static_layout(graph: NeuronGraph, charges: np.ndarray, *, seed: int = 0, progress: bool | None = None) -> Layout:
-    """The multilevel force layout of the graph under the clip's charges."""
-    return ForceLayout(seed=seed, progress=progress).fit(graph, charges=charges)
+def static_layout(graph: NeuronGraph, charges: np.ndarray, *, seed: int = 0, device: str | torch.device = "cpu",
+                  progress: bool | None = None) -> Layout:
+    """The multilevel force layout of the graph under the clip's charges (backend chosen by ``device``)."""
+    return ForceLayout(seed=seed, device=device, progress=progress).fit(graph, charges=charges)
 
 
 def snapshot_layouts(static: Layout, charges: np.ndarray, *, iterations: int = 30, seed: int = 0,
-                     progress: bool | None = None) -> Layout:
+                     device: str | torch.device = "cpu", progress: bool | None = None) -> Layout:
     """One layout per row of ``charges (S, N)``, all refined from the static layout in one batched run."""
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     params = replace(static.params, max_iter=iterations, min_iter=min(static.params.min_iter, iterations))
-    return ForceLayout(params, seed=seed, progress=progress).fit(static.graph, charges=charges,
-                                                                init=static.positions[0])
+    return ForceLayout(params, seed=seed, device=device, progress=progress).fit(static.graph, charges=charges,
+                                                                               init=static.positions[0])
 
 
 def normalize_per_layer(values: np.ndarray, graph: NeuronGraph, quantile: float = 0.995) -> np.ndarray:
@@ -180,13 +182,14 @@ def render_still(offscreen: Offscreen, scene: Scene, camera: Camera, timeline: T
 
 
 def layout_for_clip(graph: NeuronGraph, values: np.ndarray, *, n_snapshots: int, snapshot_iterations: int,
-                    seed: int, progress: bool | None) -> Layout:
+                    seed: int, device: str | torch.device = "cpu", progress: bool | None = None) -> Layout:
     """Static layout under the clip's charges, then the per-window snapshot layouts."""
     static_charges, window_charges = layout_charges(values, n_snapshots)
     logger.info("static layout of %d neurons, %d edges", graph.n_vertices, graph.n_edges)
-    static = static_layout(graph, static_charges, seed=seed, progress=progress)
+    static = static_layout(graph, static_charges, seed=seed, device=device, progress=progress)
     logger.info("%d snapshot layouts, %d iterations each", len(window_charges), snapshot_iterations)
-    return snapshot_layouts(static, window_charges, iterations=snapshot_iterations, seed=seed, progress=progress)
+    return snapshot_layouts(static, window_charges, iterations=snapshot_iterations, seed=seed, device=device,
+                            progress=progress)
 
 
 def reusable_layout(layout: Layout | str | Path, graph: NeuronGraph) -> Layout:
@@ -235,7 +238,7 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
     shown = normalize_per_layer(values, graph)
     if layout is None:
         layout = layout_for_clip(graph, shown, n_snapshots=n_snapshots, snapshot_iterations=snapshot_iterations,
-                                 seed=seed, progress=progress)
+                                 seed=seed, device=scaleogram.device, progress=progress)
         layout_path = Path(layout_path) if layout_path is not None else out_path.with_suffix(".npz")
         save_layout(layout, layout_path)
         logger.info("saved the layout to %s", layout_path)
