@@ -74,7 +74,7 @@ def hilbert_order(pos: torch.Tensor, bits: int = HILBERT_BITS) -> torch.Tensor:
 
 
 def tree_shape(n: int, leaf_min: int) -> tuple[int, int]:
-    """``(levels, leaf)``: 2**levels leaves of ``leaf`` points (leaf_min <= leaf < 2 leaf_min) cover n."""
+    """``(levels, leaf)``: 2**levels leaves of ``leaf`` points (leaf_min <= leaf <= 2 leaf_min) cover n."""
     levels = max(0, int(math.floor(math.log2(max(n, 1) / leaf_min)))) if n >= leaf_min else 0
     return levels, -(-max(n, 1) // 2 ** levels)
 
