@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 
