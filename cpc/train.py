@@ -231,6 +231,8 @@ def train(config: TrainConfig, model_config: str | Path | CPCConfig = "lean", *,
         amp_dtype = _autocast_dtype(config.amp, place.device)
         scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
         step, best = 0, math.inf
+        if state is None and place.is_main:
+            (out_dir / METRICS_NAME).unlink(missing_ok=True)  # a fresh run starts a fresh log
         if state is not None:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])

@@ -92,6 +92,11 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     for name, tensor in straight.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[name], tensor)
     assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in straight.history[3:]])
+    logged = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in logged] == [1, 2, 3, 4, 5, 6]
+    train(_config(data, tmp_path / "resumed"), model_config, resume=False, stop_after=2)
+    logged = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in logged] == [1, 2]
 
 
 def _rank(rank: int, world_size: int, port: int, data: str, model_config: str, out_dir: str) -> None:
