@@ -230,3 +230,22 @@ def test_video_name_and_folder_are_checked_before_any_work(tmp_path):
         app.render_activation_video(tiny_model(), np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE,
                                     tmp_path / "missing-folder" / "clip.mp4")
 
+
+
+def test_each_layer_is_scaled_to_its_own_range():
+    graph = king_grid(4)  # one layer of 16 neurons
+    rng = np.random.default_rng(0)
+    small = rng.random((50, 16)).astype(np.float32) * 1e-3
+    shown = app.normalize_per_layer(small, graph)
+    assert shown.min() >= 0 and shown.max() == 1.0
+    assert np.quantile(shown, 0.5) > 0.3  # tiny raw activations still show, not only the largest
+    assert np.allclose(app.normalize_per_layer(small * 1e3, graph), shown, atol=1e-5)
+
+
+def test_camera_frames_every_snapshot():
+    snapshots = np.random.default_rng(1).normal(size=(3, 500, 2)).astype(np.float32)
+    snapshots[2] += 5.0  # the last snapshot drifts away
+    xmin, ymin, xmax, ymax = app.view_camera(snapshots, 16 / 9, coverage=1.0).bounds()
+    points = snapshots.reshape(-1, 2)
+    assert (points[:, 0] >= xmin).all() and (points[:, 0] <= xmax).all()
+    assert (points[:, 1] >= ymin).all() and (points[:, 1] <= ymax).all()
