@@ -13,14 +13,14 @@ flow in DESIGN.md, and ``render_activation_video`` composes them:
    turns their variance into charges, over the whole clip (static layout) and over ``n_snapshots``
    consecutive windows (snapshot layouts). Normalising first makes variances comparable across layers,
    whose raw activation scales differ by orders of magnitude.
-5. ``static_layout`` (multilevel) and ``snapshot_layouts`` (one batched run from the static layout).
+5. ``static_layout`` (multilevel) and ``layout.snapshots.snapshot_layouts`` (one batched run from the
+   static layout), composed by ``layout_for_clip``.
 6. ``render_frames``: per video frame, activations interpolated between steps and positions along the
    periodic loop through the snapshots, drawn offscreen; ``write_video`` adds the clip as the sound track.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -37,6 +37,7 @@ from immersions.layout.graph import NeuronGraph
 from immersions.layout.io import load_layout, save_layout
 from immersions.layout.layout import Layout
 from immersions.layout.simulate import ForceLayout
+from immersions.layout.snapshots import snapshot_layouts
 
 from .animation import Timeline
 from .app_inputs import resample
@@ -125,16 +126,6 @@ def static_layout(graph: NeuronGraph, charges: np.ndarray, *, seed: int = 0, dev
     return ForceLayout(seed=seed, device=device, progress=progress).fit(graph, charges=charges)
 
 
-def snapshot_layouts(static: Layout, charges: np.ndarray, *, iterations: int = 30, seed: int = 0,
-                     device: str | torch.device = "cpu", progress: bool | None = None) -> Layout:
-    """One layout per row of ``charges (S, N)``, all refined from the static layout in one batched run."""
-    if iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {iterations}")
-    params = replace(static.params, max_iter=iterations, min_iter=min(static.params.min_iter, iterations))
-    return ForceLayout(params, seed=seed, device=device, progress=progress).fit(static.graph, charges=charges,
-                                                                               init=static.positions[0])
-
-
 def normalize_per_layer(values: np.ndarray, graph: NeuronGraph, quantile: float = 0.995) -> np.ndarray:
     """Activations mapped to [0, 1] per layer, by the layer's ``quantile`` over the clip (deep layers with
     small activations show as clearly as the first ones; rare outliers saturate instead of dimming the rest)."""
@@ -188,8 +179,7 @@ def layout_for_clip(graph: NeuronGraph, values: np.ndarray, *, n_snapshots: int,
     logger.info("static layout of %d neurons, %d edges", graph.n_vertices, graph.n_edges)
     static = static_layout(graph, static_charges, seed=seed, device=device, progress=progress)
     logger.info("%d snapshot layouts, %d iterations each", len(window_charges), snapshot_iterations)
-    return snapshot_layouts(static, window_charges, iterations=snapshot_iterations, seed=seed, device=device,
-                            progress=progress)
+    return snapshot_layouts(static, window_charges, n_iter=snapshot_iterations, device=str(device), progress=progress)
 
 
 def reusable_layout(layout: Layout | str | Path, graph: NeuronGraph) -> Layout:
