@@ -171,6 +171,9 @@ def test_missing_audio_file_is_named(tmp_path, capsys):
     missing = tmp_path / "no-such-clip.wav"
     with pytest.raises(FileNotFoundError, match="no-such-clip.wav"):
         load_clip(missing, SAMPLE_RATE)
+    (tmp_path / "text.wav").write_text("not a sound file")
+    with pytest.raises(ValueError, match="text.wav"):
+        load_clip(tmp_path / "text.wav", SAMPLE_RATE)
     assert main(["render", "--audio", str(missing), "--out", str(tmp_path / "v.mp4")]) == 1
     assert "no-such-clip.wav" in capsys.readouterr().err
     assert main(["render", "--layout", str(tmp_path / "no-such-layout.npz")]) == 1
