@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fine-iters", type=int, nargs="*", default=[1, 2, 5],
                         help="finest-level iteration caps tried for time-to-quality (ascending)")
     parser.add_argument("--models", nargs="*", default=["vgg16", "resnet18", "audio"], help="zoo graphs")
+    parser.add_argument("--max-edges", type=int, default=30_000_000,
+                        help="zoo graphs with more edges are recorded as skipped (memory of this machine)")
     parser.add_argument("--peers", nargs="*", default=["igraph_fr", "igraph_drl", "fa2"],
                         help="peer layouts run on the first king grid (skipped when not installed)")
     parser.add_argument("--peer-max", type=int, default=60_000, help="largest graph given to peers")
@@ -177,8 +179,12 @@ def time_grid(side: int, args: argparse.Namespace) -> dict:
 
 
 def time_model(name: str, args: argparse.Namespace) -> dict:
-    """Multilevel time and quality on a zoo model's graph."""
-    graph = resolve_graph(name, seed=args.seed)
+    """Multilevel time and quality on a zoo model's graph (or why it was skipped)."""
+    try:
+        graph = resolve_graph(name, seed=args.seed, max_edges=args.max_edges)
+    except ValueError as exc:
+        logger.warning("%s skipped: %s", name, exc)
+        return {"graph": name, "skipped": str(exc)}
     seconds, score, iterations = _fit(graph, ForceParams(), args)
     logger.info("%s: %d vertices, %.2f s, NP %.4f", name, graph.n_vertices, seconds, score)
     return {"graph": name, "n": graph.n_vertices, "edges": graph.n_edges, "seconds": seconds, "np": score,

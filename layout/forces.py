@@ -50,10 +50,10 @@ class ForceParams:
     repulsion: float = 1.0
     theta: float = 1.2
     time_step: float = 0.5
-    max_time_step: float = 2.0
+    max_time_step: float = 3.5
     damping: float = 0.6
     max_displacement: float = 1.0
-    step_growth: float = 1.1
+    step_growth: float = 1.2
     step_shrink: float = 0.7
     max_iter: int = 60
     fine_iter: int = 5

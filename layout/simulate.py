@@ -57,8 +57,9 @@ class ForceLayout:
         self.min_vertices = min_vertices
         self.jitter = float(jitter)
         self.smoothing = int(smoothing)
-        if restarts < 1 or restart_vertices < 1:
-            raise ValueError(f"restarts and restart_vertices must be >= 1, got {restarts} and {restart_vertices}")
+        if restarts < 1 or restart_vertices < 1 or smoothing < 0:
+            raise ValueError(f"restarts and restart_vertices must be >= 1 and smoothing >= 0, got {restarts}, "
+                             f"{restart_vertices} and {smoothing}")
         self.restarts = int(restarts)
         self.restart_vertices = int(restart_vertices)
         self.progress = progress

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import zoo
-from .extract import extract
+from .extract import DEFAULT_MAX_EDGES, extract
 from .graph import NeuronGraph
 from .graph_io import load_graph
 from .synthetic import king_grid
@@ -17,12 +17,12 @@ def graph_names() -> list[str]:
     return sorted(zoo.MODELS) + [f"{KING_GRID}N", "PATH.npz"]
 
 
-def resolve_graph(spec: str, *, seed: int = 0) -> NeuronGraph:
-    """The graph named by ``spec``: a zoo model (extracted with its default taps), ``king-grid:N``, or a
-    graph ``.npz`` written by ``graph_io.save_graph``."""
+def resolve_graph(spec: str, *, seed: int = 0, max_edges: int = DEFAULT_MAX_EDGES) -> NeuronGraph:
+    """The graph named by ``spec``: a zoo model (extracted with its default taps, refused above
+    ``max_edges`` edges), ``king-grid:N``, or a graph ``.npz`` written by ``graph_io.save_graph``."""
     if spec in zoo.MODELS:
         model, example = zoo.build(spec, seed=seed)
-        return extract(model, example)
+        return extract(model, example, max_edges=max_edges)
     if spec.startswith(KING_GRID):
         size = spec[len(KING_GRID):]
         if not size.isdigit() or int(size) < 1:
