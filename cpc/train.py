@@ -136,7 +136,6 @@ class Distributed:
 def distributed_context() -> Iterator[Distributed]:
     """Join the torchrun process group when WORLD_SIZE > 1 (nccl on GPU, gloo on CPU); leave it after."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     cuda = torch.cuda.is_available()
     device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
