@@ -120,9 +120,13 @@ def _monopoles(targets: torch.Tensor, sources: torch.Tensor, charge: torch.Tenso
                eps2: float) -> torch.Tensor:
     """Sum over sources of ``charge_j (t - s_j) / (|t - s_j|^2 + eps2)^expo``: targets (..., T, D),
     sources (..., S, D), charge (..., S) -> (..., T, D)."""
-    diff = targets[..., :, None, :] - sources[..., None, :, :]
-    scale = charge[..., None, :] * _inverse_power(diff.square().sum(-1) + eps2, expo)
-    return (scale[..., None] * diff).sum(-2)
+    # one (T, S) plane per axis: reductions then run over the long, contiguous source axis
+    diff = [targets[..., :, None, a] - sources[..., None, :, a] for a in range(targets.shape[-1])]
+    r2 = diff[0].square()
+    for plane in diff[1:]:
+        r2 += plane.square()
+    scale = charge[..., None, :] * _inverse_power(r2 + eps2, expo)
+    return torch.stack([(scale * plane).sum(-1) for plane in diff], -1)
 
 
 def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
