@@ -1,4 +1,6 @@
 """write_video: exact frame count, duration, a sound track cut or padded to the video, atomic writes."""
+import os
+
 import numpy as np
 import pytest
 import soundfile
@@ -31,6 +33,16 @@ def test_frame_count_duration_and_size(tmp_path):
     assert (info["width"], info["height"]) == (64, 48)
     assert info["video_codec"] == "h264"
     assert info["audio_codec"] is None and info["audio_duration"] is None
+
+
+def test_written_file_follows_umask(tmp_path):
+    """The temporary file is private while written; the finished video gets the usual permissions."""
+    old = os.umask(0o022)
+    try:
+        path = write_video(tmp_path / "clip.mp4", gradient_frames(3), FPS, progress=False)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 @pytest.mark.parametrize("audio_seconds", [3.0, 0.5])
