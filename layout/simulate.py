@@ -164,7 +164,7 @@ class ForceLayout:
             logger.debug("level %d: %d vertices, %d iterations", level, level_graph.n_vertices, done)
         if restarts > 1:
             best = _lowest_energy(system, state, snapshots)
-            state = VerletState.start(system_for_snapshots(system, snapshots), best)
+            state = VerletState.start(_first_snapshots(system, snapshots), best)
         return self._layout(graph, charge, state, no_pins, total)
 
 
@@ -178,7 +178,7 @@ def _lowest_energy(system: LevelSystem, state: VerletState, snapshots: int) -> t
     return state.pos[best * snapshots:(best + 1) * snapshots]
 
 
-def system_for_snapshots(system: LevelSystem, snapshots: int) -> LevelSystem:
+def _first_snapshots(system: LevelSystem, snapshots: int) -> LevelSystem:
     """The same level system restricted to the first ``snapshots`` batch entries."""
     return LevelSystem(system.edges, system.charge[:snapshots], system.mass[:snapshots], system.free,
                        system.params, system.repulsion)
