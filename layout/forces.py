@@ -55,9 +55,9 @@ class ForceParams:
     max_displacement: float = 1.0
     step_growth: float = 1.2
     step_shrink: float = 0.7
-    max_iter: int = 60
+    max_iter: int = 100
     fine_iter: int = 5
-    iter_growth: float = 1.5
+    iter_growth: float = 1.8
     min_iter: int = 10
     tolerance: float = 2e-3
     check_every: int = 10
