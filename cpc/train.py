@@ -163,6 +163,31 @@ def _autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16
 
 
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on weight matrices and kernels only (not on biases and norm scales)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+
+
+def _step(objective: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+          audio: torch.Tensor, amp_dtype: torch.dtype | None, grad_clip: float) -> tuple[float, float, float]:
+    """One optimiser step (autocast when asked, scaled loss for fp16, clipped gradients): loss, accuracy,
+    gradient norm before clipping."""
+    autocast = torch.autocast(audio.device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
+    with autocast:
+        loss, accuracy = objective(audio)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    grad_norm = torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.item(), accuracy.item(), float(grad_norm)
+
+
 def _batch(crops: RandomCrops, step: int, place: Distributed, batch_size: int) -> torch.Tensor:
     """This rank's share of the global batch of a step."""
     first = (step * place.world_size + place.rank) * batch_size
@@ -223,10 +248,7 @@ def train(config: TrainConfig, model_config: str | Path | CPCConfig = "lean", *,
         crops = RandomCrops(corpus, config.steps * config.batch_size * place.world_size, seed=config.seed)
         held_out = RandomCrops(corpus, config.validation_clips, seed=config.seed + 1)
         validation = torch.stack([held_out[i] for i in range(len(held_out))]).to(place.device)
-        decay = [p for p in model.parameters() if p.ndim > 1]
-        no_decay = [p for p in model.parameters() if p.ndim <= 1]
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                       {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+        optimizer = _optimizer(model, config)
         amp_dtype = _autocast_dtype(config.amp, place.device)
         scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
         step, best = 0, math.inf
@@ -252,21 +274,14 @@ def train(config: TrainConfig, model_config: str | Path | CPCConfig = "lean", *,
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, config)
             audio = _batch(crops, step, place, config.batch_size).to(place.device, non_blocking=True)
-            with (torch.autocast(place.device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()):
-                loss, accuracy = objective(audio)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
+            loss_value, accuracy_value, grad_norm = _step(objective, optimizer, scaler, audio, amp_dtype,
+                                                          config.grad_clip)
             step += 1
-            loss_value, accuracy_value = loss.item(), accuracy.item()
             progress.update(1)
             progress.set_postfix(loss=f"{loss_value:.3f}", acc=f"{accuracy_value:.3f}",
                                  lr=f"{optimizer.param_groups[0]['lr']:.2e}")
             record = {"step": step, "loss": loss_value, "accuracy": accuracy_value,
-                      "grad_norm": float(grad_norm), "lr": optimizer.param_groups[0]["lr"],
+                      "grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"],
                       "seconds": time.perf_counter() - started}
             if step % config.checkpoint_every == 0 or step == end:
                 _sync_buffers(model, place)
