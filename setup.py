@@ -37,7 +37,8 @@ setup(
         "scikit-learn>=1.3",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "PySide6-Essentials>=6.5", "librosa>=0.10"],
+        "test": ["pytest>=7", "hypothesis>=6", "PySide6-Essentials>=6.5", "librosa>=0.10",
+                 "music21>=9"],
         "qt": ["PySide6-Essentials>=6.5"],
         "sound": ["sounddevice>=0.4"],
         "corpus": ["music21>=9"],
