@@ -1,13 +1,19 @@
-# The README's two commands, spelled out.
+# The README's two commands, spelled out. Run inside a virtual environment.
 PY ?= python3
+# The CPU build of torch first: a plain "torch" requirement would pull a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test
-setup:
-	$(PY) -m pip install -q torch==2.13.0
+.PHONY: install install-test demo test
+install:
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e .
+
+install-test:
+	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e .[test]
 
-demo: setup
+demo: install
 	immersions demo
 
-test: setup
+test: install-test
 	$(PY) -m pytest -q tests
