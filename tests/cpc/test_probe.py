@@ -15,13 +15,6 @@ from immersions.render.cli import main
 from tests.cpc.test_train import TINY
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _tiny_model() -> CPC:
     base = json.loads(config_to_json(get_config("lean")))

@@ -20,14 +20,6 @@ TINY = {"base": "lean", "name": "tiny", "sample_rate": 8000, "hop": 32, "n_bins"
         "ar": [{"channels": 8, "kernel": 3, "pool": 1}, {"channels": 8, "kernel": 1, "pool": 2}]}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; several oversubscribe a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
