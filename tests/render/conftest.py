@@ -1,4 +1,13 @@
-"""OpenGL fixtures: one headless EGL context per session, checked for GL errors around every test."""
+"""OpenGL fixtures: one headless EGL context per session, checked for GL errors around every test, and a
+display for the tests that open windows."""
+import ctypes
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+
 import pytest
 
 from immersions.render.offscreen import create_context
@@ -39,3 +48,62 @@ def make_framebuffer(ctx):
     ctx.detect_framebuffer(0).use()
     for framebuffer in created:
         framebuffer.release()
+
+
+@pytest.fixture(scope="session")
+def display():
+    """The X11 or Wayland display windows open on: the session's own, else a private Xvfb server started for
+    the session, so that headless CI (``apt-get install xvfb``) runs the window tests instead of skipping."""
+    existing = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if existing or not sys.platform.startswith("linux"):
+        yield existing
+        return
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        pytest.skip("needs a display: neither DISPLAY nor WAYLAND_DISPLAY is set and Xvfb is not installed "
+                    "(apt-get install xvfb)")
+    # -displayfd: Xvfb takes the first free display number and writes it to the pipe once it accepts clients.
+    # Its messages go to a file: a pipe nobody reads could fill up and stall the server.
+    read_end, write_end = os.pipe()
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen([xvfb, "-displayfd", str(write_end), "-screen", "0", "1280x1024x24",
+                                    "-nolisten", "tcp"], pass_fds=(write_end,), stdout=log, stderr=log)
+        os.close(write_end)
+        with os.fdopen(read_end) as pipe:
+            number = pipe.readline().strip() if select.select([pipe], [], [], 30)[0] else ""
+        try:
+            if not number:
+                log.seek(0)
+                raise RuntimeError(f"Xvfb did not start: {log.read().decode(errors='replace').strip()}")
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("DISPLAY", f":{number}")
+                yield f":{number}"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def no_egl_context():
+    """No EGL context current on this thread during the test, the previous one bound again after. libglvnd
+    refuses to make a window's GLX context current where the headless context of an earlier test still is,
+    with an X error that ends the process."""
+    try:
+        egl = ctypes.CDLL("libEGL.so.1")
+    except OSError:  # no EGL library, so no EGL context either
+        yield
+        return
+    for function in (egl.eglGetCurrentDisplay, egl.eglGetCurrentContext, egl.eglGetCurrentSurface):
+        function.restype = ctypes.c_void_p
+    egl.eglMakeCurrent.argtypes = [ctypes.c_void_p] * 4
+    context = egl.eglGetCurrentContext()
+    if not context:
+        yield
+        return
+    egl_draw, egl_read = 0x3059, 0x305A
+    current = (egl.eglGetCurrentDisplay(), egl.eglGetCurrentSurface(egl_draw), egl.eglGetCurrentSurface(egl_read),
+               context)
+    egl.eglMakeCurrent(current[0], None, None, None)
+    yield
+    if not egl.eglMakeCurrent(*current):  # EGL_BAD_CONTEXT: released by its owner, current only until unbound
+        assert egl.eglGetError() == 0x3006, "the test left a context current that keeps the EGL one from binding"

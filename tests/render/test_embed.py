@@ -1,4 +1,4 @@
-"""The Qt example: construction without a GL context (offscreen platform), and drawing when a display exists."""
+"""The Qt example: construction without a GL context, and drawing into a window on a display (Xvfb in CI)."""
 import os
 
 import numpy as np
@@ -7,13 +7,13 @@ import pytest
 pytest.importorskip("PySide6", reason="the Qt example needs the [qt] extra")
 
 
-def has_display():
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
 @pytest.fixture(scope="module")
-def qt_app():
-    if not has_display():
+def qt_app(request):
+    """One QApplication for the module, on the display when there is one (the platform is fixed once the
+    application exists), else on the offscreen platform, which still serves the tests needing no GL."""
+    try:
+        request.getfixturevalue("display")
+    except pytest.skip.Exception:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtGui import QSurfaceFormat
     from PySide6.QtWidgets import QApplication
@@ -50,8 +50,8 @@ def test_widget_constructs_and_handles_keys_without_gl(qt_app):
     widget.release()
 
 
-@pytest.mark.skipif(not has_display(), reason="QOpenGLWidget needs a display (the offscreen platform has no GL)")
-def test_widget_draws_into_qt_framebuffer(qt_app):
+def test_widget_draws_into_qt_framebuffer(display, no_egl_context, qt_app):
+    """QOpenGLWidget needs a display: the offscreen platform has no GL."""
     from immersions.render.embed_qt import LayoutWidget
 
     snapshots, activations, layer_index, edges = layout_data()
