@@ -9,14 +9,16 @@ flow in DESIGN.md, and ``render_activation_video`` composes them:
 3. ``clip_activations``: one float per neuron per activation step over the clip. Taps pooled in time are
    held to the finest tap rate (every ``2 * hop`` samples, ~46 ms for the published model), so every step
    is shown the moment its newest sample is heard.
-4. ``normalize_per_layer`` maps each layer's activations to [0, 1] (what is drawn), and ``layout_charges``
-   turns their variance into charges, over the whole clip (static layout) and over ``n_snapshots``
-   consecutive windows (snapshot layouts). Normalising first makes variances comparable across layers,
-   whose raw activation scales differ by orders of magnitude.
-5. ``static_layout`` (multilevel) and ``layout.snapshots.snapshot_layouts`` (one batched run from the
-   static layout), composed by ``layout_for_clip``.
+4. ``normalize_per_layer`` maps each layer's activations to [0, 1], and ``layout_charges`` turns their
+   variance into charges, over the whole clip (static layout) and over ``n_snapshots`` consecutive windows
+   (snapshot layouts). Normalising first makes variances comparable across layers, whose raw activation
+   scales differ by orders of magnitude. ``light_levels`` is what is drawn: per layer, typical activations
+   dark and only the strongest lit.
+5. ``static_layout`` (multilevel), turned by ``landscape`` (long axis along x, input on the left), and
+   ``layout.snapshots.snapshot_layouts`` (one batched run from it), composed by ``layout_for_clip``.
 6. ``render_frames``: per video frame, activations interpolated between steps and positions along the
-   periodic loop through the snapshots, drawn offscreen; ``write_video`` adds the clip as the sound track.
+   periodic loop through the snapshots, drawn offscreen, neurons coloured by depth (``depth_colors``) and
+   framed by ``view_camera``; ``write_video`` adds the clip as the sound track.
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ from immersions.layout.snapshots import snapshot_layouts
 from .animation import Timeline
 from .app_inputs import resample
 from .camera import Camera
+from .colormaps import colormap
 from .offscreen import Offscreen
 from .scene import Scene
 from .video import write_video
@@ -52,6 +55,8 @@ VIDEO_SUFFIXES = (".mp4", ".mov")
 DEFAULT_MAX_EDGES = 5_000  # faint context lines; each costs fill rate on software rasterisers
 DEFAULT_PRESET = "superfast"  # libx264: ~1.6x faster than veryfast at ~1.2x the size
 EXAMPLE_FRAMES = 64  # scaleogram frames of the example input used to trace the network
+CHARGE_POWER = 0.5  # variance ** 0.5: busy neurons still get more room, without flinging them out
+CHARGE_CAP_QUANTILE = 0.99
 
 
 class AnalysisNetwork(nn.Module):
@@ -108,16 +113,23 @@ def activation_rate(n_steps: int, n_frames: int, hop: int, sample_rate: int) -> 
     return sample_rate / (hop * stride)
 
 
-def layout_charges(values: np.ndarray, n_snapshots: int) -> tuple[np.ndarray, np.ndarray]:
+def layout_charges(values: np.ndarray, n_snapshots: int, *, power: float = CHARGE_POWER,
+                   cap_quantile: float = CHARGE_CAP_QUANTILE) -> tuple[np.ndarray, np.ndarray]:
     """Charges from activation variance: over the whole clip ``(N,)`` and per window ``(S, N)``.
 
     The clip's steps are cut into ``n_snapshots`` consecutive windows (fewer when the clip has fewer steps).
+    Variance is heavy-tailed (in a window of the demo the largest is ~40x the median), so it is capped at its
+    ``cap_quantile`` and taken to ``power`` < 1: otherwise a few neurons' charges set the layout's shape and
+    the rest packs into one dense cloud.
     """
     if n_snapshots < 1:
         raise ValueError(f"n_snapshots must be >= 1, got {n_snapshots}")
     windows = np.array_split(values, min(n_snapshots, len(values)), axis=0)
-    per_window = np.stack([window.var(axis=0) for window in windows])
-    return charges_from_variance(values.var(axis=0)), charges_from_variance(per_window)
+
+    def charges(variance: np.ndarray) -> np.ndarray:
+        capped = np.minimum(variance, np.quantile(variance, cap_quantile, axis=-1, keepdims=True))
+        return charges_from_variance(capped, power=power)
+    return charges(values.var(axis=0)), charges(np.stack([window.var(axis=0) for window in windows]))
 
 
 def static_layout(graph: NeuronGraph, charges: np.ndarray, *, seed: int = 0, device: str | torch.device = "cpu",
@@ -126,31 +138,62 @@ def static_layout(graph: NeuronGraph, charges: np.ndarray, *, seed: int = 0, dev
     return ForceLayout(seed=seed, device=device, progress=progress).fit(graph, charges=charges)
 
 
-def normalize_per_layer(values: np.ndarray, graph: NeuronGraph, quantile: float = 0.995) -> np.ndarray:
+def normalize_per_layer(values: np.ndarray, graph: NeuronGraph, quantile: float = 0.995, *,
+                        low_quantile: float | None = None) -> np.ndarray:
     """Activations mapped to [0, 1] per layer, by the layer's ``quantile`` over the clip (deep layers with
-    small activations show as clearly as the first ones; rare outliers saturate instead of dimming the rest)."""
+    small activations show as clearly as the first ones; rare outliers saturate instead of dimming the rest).
+
+    The bottom of the range is 0 (or the layer's minimum when lower), or the layer's ``low_quantile`` when given.
+    """
     out = np.empty_like(values, dtype=np.float32)
     for layer in graph.layers:
         block = values[:, layer.start:layer.stop]
-        low = min(float(block.min()), 0.0)
         high = float(np.quantile(block, quantile))
+        low = min(float(block.min()), 0.0) if low_quantile is None else float(np.quantile(block, low_quantile))
         span = high - low if high > low else 1.0
         out[:, layer.start:layer.stop] = np.clip((block - low) / span, 0.0, 1.0)
     return out
 
 
-def view_camera(snapshots: np.ndarray, aspect: float, coverage: float = 0.995) -> Camera:
-    """A fixed camera framing ``coverage`` of the neurons of every snapshot (stragglers may leave the view)."""
+def light_levels(values: np.ndarray, graph: NeuronGraph, *, dark_quantile: float = 0.75,
+                 bright_quantile: float = 0.995) -> np.ndarray:
+    """What is drawn, in [0, 1]: per layer, activations up to the layer's ``dark_quantile`` over the clip stay
+    dark and its ``bright_quantile`` and above are fully lit. Only strongly activated neurons light up (in the
+    demo ~3% above half in a typical step, against ~7% when every activation above 0 glows), so thousands of
+    moderately active neurons do not add up to a white blob under additive blending."""
+    if not 0 <= dark_quantile < bright_quantile <= 1:
+        raise ValueError(f"need 0 <= dark_quantile < bright_quantile <= 1, got {dark_quantile} and {bright_quantile}")
+    return normalize_per_layer(values, graph, bright_quantile, low_quantile=dark_quantile)
+
+
+def view_camera(snapshots: np.ndarray, aspect: float, coverage: float = 0.99) -> Camera:
+    """A fixed camera framing ``coverage`` of the neurons of every snapshot along each axis: the few stragglers
+    that snapshot layouts fling out may leave the view instead of shrinking the network to a blob."""
     points = np.asarray(snapshots, dtype=np.float64).reshape(-1, 2)
     corners = np.quantile(points, [(1 - coverage) / 2, (1 + coverage) / 2], axis=0)
     return Camera.fitted(corners, aspect=aspect, margin=0.05)
 
 
-def build_scene(offscreen: Offscreen, layout: Layout, *, max_edges: int = DEFAULT_MAX_EDGES, seed: int = 0) -> Scene:
-    """The network's scene on the offscreen context: activations already in [0, 1] (fixed range)."""
+def depth_colors(n_layers: int) -> np.ndarray:
+    """``(n_layers, 3)`` colours along viridis from the first layer to the last, each scaled to full brightness
+    (its largest channel 1): where a layer lies shows as hue, how strongly a neuron fires as brightness."""
+    colors = colormap("viridis", max(n_layers, 2))[:n_layers]
+    return colors / colors.max(axis=1, keepdims=True)
+
+
+def build_scene(offscreen: Offscreen, layout: Layout, *, camera: Camera | None = None,
+                max_edges: int = DEFAULT_MAX_EDGES, seed: int = 0) -> Scene:
+    """The network's scene on the offscreen context: activations already in [0, 1] (fixed range), neurons
+    coloured by depth. With ``camera``, discs are 0.4 times the mean spacing of the neurons over the framed
+    view (the scene's own rule over the bounding box, which stragglers stretch, would blur them together)."""
     graph = layout.graph
+    point_size = None
+    if camera is not None:
+        xmin, ymin, xmax, ymax = camera.bounds()
+        point_size = 0.4 * float(np.sqrt((xmax - xmin) * (ymax - ymin) / graph.n_vertices))
     return Scene(offscreen.ctx, layout.positions[0], graph.layer_index(), edges=graph.edges, max_edges=max_edges,
-                 normalize="fixed", value_range=(0.0, 1.0), seed=seed)
+                 layer_colors=depth_colors(len(graph.layers)), point_size=point_size, normalize="fixed",
+                 value_range=(0.0, 1.0), seed=seed)
 
 
 def render_frames(offscreen: Offscreen, scene: Scene, camera: Camera, timeline: Timeline, snapshots: np.ndarray,
@@ -164,10 +207,12 @@ def render_frames(offscreen: Offscreen, scene: Scene, camera: Camera, timeline: 
 
 
 def render_still(offscreen: Offscreen, scene: Scene, camera: Camera, timeline: Timeline, snapshots: np.ndarray,
-                 values: np.ndarray) -> np.ndarray:
-    """The frame at the clip's busiest moment (highest mean activation)."""
-    busiest = int(np.argmax(values.mean(axis=1)))
-    seconds = min(timeline.activation_offset + busiest / timeline.activation_rate, timeline.duration)
+                 values: np.ndarray, busy_quantile: float = 0.9) -> np.ndarray:
+    """The frame at a busy moment typical of the clip: the step at the ``busy_quantile`` of mean activation
+    (the very busiest is often the onset of sound, where nearly every neuron fires at once)."""
+    order = np.argsort(values.mean(axis=1), kind="stable")
+    busy = int(order[round(busy_quantile * (len(order) - 1))])
+    seconds = min(timeline.activation_offset + busy / timeline.activation_rate, timeline.duration)
     scene.update(positions=timeline.positions(snapshots, seconds), activations=timeline.activations(values, seconds))
     return offscreen.render(scene, camera)
 
@@ -177,9 +222,24 @@ def layout_for_clip(graph: NeuronGraph, values: np.ndarray, *, n_snapshots: int,
     """Static layout under the clip's charges, then the per-window snapshot layouts."""
     static_charges, window_charges = layout_charges(values, n_snapshots)
     logger.info("static layout of %d neurons, %d edges", graph.n_vertices, graph.n_edges)
-    static = static_layout(graph, static_charges, seed=seed, device=device, progress=progress)
+    static = landscape(static_layout(graph, static_charges, seed=seed, device=device, progress=progress))
     logger.info("%d snapshot layouts, %d iterations each", len(window_charges), snapshot_iterations)
     return snapshot_layouts(static, window_charges, n_iter=snapshot_iterations, device=str(device), progress=progress)
+
+
+def landscape(layout: Layout) -> Layout:
+    """The 2-D layout turned so that its longest extent runs along x, input layers on the left: it then fills
+    a wide frame, and depth reads from left to right. Forces depend on distances only, so nothing else changes."""
+    points = layout.positions.reshape(-1, 2).astype(np.float64)
+    centre = points.mean(axis=0)
+    axis = np.linalg.eigh(np.cov((points - centre).T))[1][:, -1]
+    rotation = np.array([axis, [-axis[1], axis[0]]]).T  # columns: the new x and y axes
+    first, last = layout.graph.layers[0], layout.graph.layers[-1]
+    along = (points.reshape(layout.positions.shape) - centre) @ axis
+    if along[..., first.start:first.stop].mean() > along[..., last.start:last.stop].mean():
+        rotation = -rotation  # a half turn, not a mirror image
+    return layout.with_state(positions=((layout.positions - centre) @ rotation).astype(np.float32),
+                             velocity=(layout.velocity @ rotation).astype(np.float32))
 
 
 def reusable_layout(layout: Layout | str | Path, graph: NeuronGraph) -> Layout:
@@ -225,18 +285,20 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
     rate = activation_rate(len(values), scaleogram.shape[-1], model.config.hop, model.config.sample_rate)
     if activations_path is not None:
         Activations(values, graph.layers, frame_rate=rate).save(activations_path)
-    shown = normalize_per_layer(values, graph)
+    shown = light_levels(values, graph)
     if layout is None:
-        layout = layout_for_clip(graph, shown, n_snapshots=n_snapshots, snapshot_iterations=snapshot_iterations,
-                                 seed=seed, device=scaleogram.device, progress=progress)
+        layout = layout_for_clip(graph, normalize_per_layer(values, graph), n_snapshots=n_snapshots,
+                                 snapshot_iterations=snapshot_iterations, seed=seed, device=scaleogram.device,
+                                 progress=progress)
         layout_path = Path(layout_path) if layout_path is not None else out_path.with_suffix(".npz")
         save_layout(layout, layout_path)
         logger.info("saved the layout to %s", layout_path)
     else:
         layout = reusable_layout(layout, graph)
     timeline = Timeline(fps, duration=len(audio) / sample_rate, activation_rate=rate, activation_offset=1.0 / rate)
-    with Offscreen(width, height) as offscreen, build_scene(offscreen, layout, max_edges=max_edges, seed=seed) as scene:
-        camera = view_camera(layout.positions, width / height)
+    camera = view_camera(layout.positions, width / height)
+    with (Offscreen(width, height) as offscreen,
+          build_scene(offscreen, layout, camera=camera, max_edges=max_edges, seed=seed) as scene):
         frames = render_frames(offscreen, scene, camera, timeline, layout.positions, shown)
         write_video(out_path, frames, fps, audio=np.asarray(audio, dtype=np.float32), sample_rate=int(sample_rate),
                     n_frames=timeline.n_frames, preset=preset, progress=progress is not False)

@@ -252,3 +252,42 @@ def test_camera_frames_every_snapshot():
     points = snapshots.reshape(-1, 2)
     assert (points[:, 0] >= xmin).all() and (points[:, 0] <= xmax).all()
     assert (points[:, 1] >= ymin).all() and (points[:, 1] <= ymax).all()
+
+
+def test_only_strongly_active_neurons_are_lit():
+    graph = king_grid(4)  # one layer of 16 neurons
+    rng = np.random.default_rng(0)
+    values = (1.0 + 0.05 * rng.standard_normal((200, 16))).astype(np.float32)  # every neuron busy at ~1
+    values[100, 3] = 10.0  # one neuron far above its typical level, once
+    shown = app.light_levels(values, graph)
+    assert shown[100, 3] == 1.0
+    assert np.median(shown) == 0.0  # the typical level stays dark, although far above 0
+    assert (shown > 0.5).mean() < 0.1  # (scaled from 0 instead, nearly every entry would be above half)
+    assert np.allclose(app.light_levels(values * 1e3, graph), shown, atol=1e-5)
+    with pytest.raises(ValueError, match="dark_quantile"):
+        app.light_levels(values, graph, dark_quantile=0.999)
+
+
+def test_one_wild_neuron_does_not_dominate_the_charges():
+    values = np.random.default_rng(0).standard_normal((40, 200)).astype(np.float32)
+    values[:, 0] *= 30  # 900 times the variance of the others
+    static, windows = app.layout_charges(values, 2)
+    assert static[0] < 2 * np.median(static)
+    assert (windows[:, 0] < 2 * np.median(windows, axis=1)).all()
+
+
+def test_landscape_lays_the_long_axis_along_x_with_the_input_on_the_left():
+    model = tiny_model()
+    graph = app.neuron_graph(app.AnalysisNetwork(model), model.config.n_bins)
+    n = graph.n_vertices
+    rng = np.random.default_rng(0)
+    depth = np.linspace(0.0, 10.0, n)  # vertices run from the first layer to the last
+    positions = np.stack([-0.5 * depth, -0.866 * depth], axis=1) + rng.normal(scale=0.3, size=(n, 2))
+    layout = _grid_layout(graph).with_state(positions=positions[None].astype(np.float32))
+    turned = app.landscape(layout).positions[0]
+    extent = turned.max(axis=0) - turned.min(axis=0)
+    assert extent[0] > 3 * extent[1]
+    first, last = graph.layers[0], graph.layers[-1]
+    assert turned[first.start:first.stop, 0].mean() < turned[last.start:last.stop, 0].mean()
+    distances = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
+    assert np.allclose(np.linalg.norm(turned[:, None] - turned[None], axis=-1), distances, atol=1e-4)
