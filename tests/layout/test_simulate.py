@@ -127,3 +127,11 @@ def test_king_grid_comes_out_as_a_grid():
     graph = king_grid(64)
     layout = ForceLayout(seed=0, backend="auto").fit(graph)
     assert neighborhood_preservation(graph, layout.positions[0]) >= 0.9
+
+
+@pytest.mark.parametrize("k", [1.5, 2.5, 3.0])
+def test_king_grid_is_a_grid_for_other_repulsion_exponents(k):
+    """The seed's k = 2.5-3 (short-ranged repulsion) and k = 1.5 must unfold as well as the default k = 2."""
+    graph = king_grid(32)
+    layout = ForceLayout(ForceParams(k=k), seed=0).fit(graph)
+    assert neighborhood_preservation(graph, layout.positions[0]) >= 0.9
