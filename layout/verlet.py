@@ -109,7 +109,12 @@ def residual(force: torch.Tensor, system: LevelSystem) -> torch.Tensor:
 
 
 def verlet_step(system: LevelSystem, state: VerletState, max_move: torch.Tensor) -> VerletState:
-    """One damped velocity-Verlet step with a per-vertex displacement cap and Hu-style step adaptation."""
+    """One damped velocity-Verlet step with a per-vertex displacement cap and Hu-style step adaptation.
+
+    The speed is capped with the move (at ``max_move / dt``): otherwise a vertex under a huge short-range
+    repulsion gathers a velocity far beyond what it may move, and after it has separated keeps flying out at
+    the cap for many iterations while the damping wears that velocity down.
+    """
     p = system.params
     active = state.active[:, None, None]
     dt = torch.where(state.active, state.step, torch.zeros_like(state.step))[:, None, None]
@@ -120,6 +125,8 @@ def verlet_step(system: LevelSystem, state: VerletState, max_move: torch.Tensor)
     pos = state.pos + move
     force = system.force(pos)
     vel = p.damping * (state.vel + 0.5 * (acc + force / system.mass) * dt)
+    speed_cap = max_move[:, None, None] / dt.clamp(min=1e-30)
+    vel = vel * (speed_cap / vel.norm(dim=-1, keepdim=True).clamp(min=1e-30)).clamp(max=1.0)
     res = residual(force, system)
     step = torch.where(res < state.residual, state.step * p.step_growth, state.step * p.step_shrink)
     step = step.clamp(p.time_step * MIN_STEP_FRACTION, p.max_time_step)

@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+from immersions.layout import zoo
+from immersions.layout.extract import extract
 from immersions.layout.forces import ForceParams
 from immersions.layout.simulate import ForceLayout
 from immersions.layout.snapshots import interpolate_snapshots, snapshot_layouts
@@ -31,6 +33,21 @@ def test_snapshots_start_from_the_static_layout_and_leave_it_alone(static):
     np.testing.assert_array_equal(static.positions, before)
     with pytest.raises(ValueError, match="charges"):
         snapshot_layouts(static, np.ones((2, 3)))
+
+
+def test_snapshots_under_the_static_charges_stay_at_the_static_layout():
+    """On the audio net's graph (dense layer-to-layer edges, siblings prolonged almost on top of each other)
+    a fit that stopped its finest level short of rest, or capped moves but not speeds, flung vertices out."""
+    graph = extract(*zoo.build("audio"))
+    charges = np.random.default_rng(0).uniform(0.5, 2.0, graph.n_vertices).astype(np.float32)
+    static = ForceLayout(backend="exact", seed=0).fit(graph, charges=charges)
+    before = static.positions[0]
+    edge = np.linalg.norm(before[graph.edges[:, 0]] - before[graph.edges[:, 1]], axis=-1).mean()
+    centre = before.mean(0)
+    after = snapshot_layouts(static, np.repeat(static.charges, 2, axis=0), n_iter=10).positions
+    for snapshot in after:
+        assert np.linalg.norm(snapshot - before, axis=-1).max() < 1.0 * edge
+        assert np.linalg.norm(snapshot - centre, axis=-1).max() < 1.03 * np.linalg.norm(before - centre, axis=-1).max()
 
 
 @pytest.mark.parametrize("periodic", [True, False])
