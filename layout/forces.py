@@ -32,8 +32,7 @@ class ForceParams:
     moves toward ``coarse_k`` on the coarsest level (quadratically in the level's depth): a longer-ranged
     repulsion while the global shape forms unfolds it reliably, the final ``k`` then sets the spacing. A level ``L`` steps above the
     finest runs at most ``min(max_iter, fine_iter * iter_growth ** L)`` iterations: coarse levels are
-    cheap and settle the global shape, fine levels only untangle locally (the multilevel fit still runs the
-    finest level itself until it converges, see ``ForceLayout``). A level stops early, after at
+    cheap and settle the global shape, fine levels only untangle locally. A level stops early, after at
     least ``min_iter`` iterations, once the mean displacement per iteration falls below ``tolerance`` mean
     edge lengths, checked every ``check_every`` iterations (the only host synchronisation).
 

@@ -116,10 +116,7 @@ class ForceLayout:
         """Coarsest level from seeded random positions, then prolong and refine level by level.
 
         Levels of at most ``restart_vertices`` vertices run ``restarts`` random starts side by side in the
-        batch; before the first larger level each snapshot keeps the start of lowest (exact) energy. The
-        finest level runs until it converges (at most ``max_iter`` iterations), not ``iterations_at(0)``: it
-        is the result, and a layout stopped short of rest drifts when continued (``optimize``,
-        ``snapshot_layouts`` under the same charges).
+        batch; before the first larger level each snapshot keeps the start of lowest (exact) energy.
         """
         p = self.params
         hierarchy = build_hierarchy(graph, min_vertices=self.min_vertices)
@@ -159,8 +156,7 @@ class ForceLayout:
                 run_callbacks(cbs, offset + it, float(st.residual[:snapshots].mean()),
                               self._layout(graph, charge, view, no_pins, offset + it))
 
-            state, done = integrate(system, state, p.max_iter if level == 0 else p.iterations_at(level),
-                                    min_iter=p.min_iter,
+            state, done = integrate(system, state, p.iterations_at(level), min_iter=p.min_iter,
                                     on_callback=on_callback if cbs else None, callback_every=callbacks_every,
                                     offset=total, progress=progress, description=f"layout level {level}")
             total += done

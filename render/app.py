@@ -134,8 +134,11 @@ def layout_charges(values: np.ndarray, n_snapshots: int, *, power: float = CHARG
 
 def static_layout(graph: NeuronGraph, charges: np.ndarray, *, seed: int = 0, device: str | torch.device = "cpu",
                   progress: bool | None = None) -> Layout:
-    """The multilevel force layout of the graph under the clip's charges (backend chosen by ``device``)."""
-    return ForceLayout(seed=seed, device=device, progress=progress).fit(graph, charges=charges)
+    """The multilevel force layout of the graph under the clip's charges (backend chosen by ``device``),
+    settled on its finest level: the snapshot layouts continue from it, and a layout stopped short of rest
+    would drift there under unchanged charges."""
+    layout = ForceLayout(seed=seed, device=device, progress=progress).fit(graph, charges=charges)
+    return layout.optimize(layout.params.max_iter, progress=progress)
 
 
 def normalize_per_layer(values: np.ndarray, graph: NeuronGraph, quantile: float = 0.995, *,
