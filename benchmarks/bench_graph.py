@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-edges", type=int, default=500_000_000)
-    parser.add_argument("--hierarchy-max-edges", type=int, default=50_000_000,
+    parser.add_argument("--hierarchy-max-edges", type=int, default=250_000_000,
                         help="time build_hierarchy only on graphs up to this many edges")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="JSON path (default: results/graph_<machine>.json)")

@@ -1,5 +1,5 @@
 """Layout benchmark: repulsion time per iteration vs N per backend, multilevel time and time to quality on
-king grids and zoo graphs, peers (igraph, ForceAtlas2) on the same graph with the same threads.
+king grids and zoo graphs, peers (igraph, ForceAtlas2, OGDF FM^3) on the same graph with the same threads.
 
 Shared by ``benchmarks/bench_layout.py`` and ``immersions bench layout``; writes one JSON record.
 """
@@ -14,6 +14,7 @@ import platform
 import resource
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 TARGET_NP = 0.95
 NP_SAMPLES = 20_000
 LARGE_GRAPH = 200_000  # vertices above which a fit is timed once (a 1M grid takes minutes on a CPU)
+PEERS = ("igraph_fr", "igraph_drl", "fa2", "ogdf_fmmm")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", nargs="*", default=["vgg16", "resnet18", "audio"], help="zoo graphs")
     parser.add_argument("--max-edges", type=int, default=30_000_000,
                         help="zoo graphs with more edges are recorded as skipped (memory of this machine)")
-    parser.add_argument("--peers", nargs="*", default=["igraph_fr", "igraph_drl", "fa2"],
+    parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS,
                         help="peer layouts run on the first king grid (skipped when not installed)")
     parser.add_argument("--peer-max", type=int, default=60_000, help="largest graph given to peers")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
@@ -201,31 +203,53 @@ def time_model(name: str, args: argparse.Namespace) -> dict:
             "iterations": iterations, **_memory(args.device)}
 
 
+@dataclass(frozen=True)
+class Peer:
+    """A peer layout ready to run: ``run()`` is the timed layout call, ``read(result)`` the untimed read-back
+    of its positions ``(N, 2)``; ``start`` says whether it starts from the shared seeded positions."""
+
+    run: Callable[[], object]
+    read: Callable[[object], np.ndarray]
+    start: str
+
+
 def time_peer(name: str, graph: NeuronGraph, args: argparse.Namespace) -> dict | None:
-    """A peer layout from seeded random positions (the same start for all), its time and quality."""
+    """A peer layout from seeded random positions (the same start for all that accept one), the time of its
+    layout call alone, the graph conversion and read-back times, and its quality."""
     start_pos = (np.random.default_rng(args.seed).random((graph.n_vertices, 2)) - 0.5) * np.sqrt(graph.n_vertices)
+    start = time.perf_counter()
     try:
-        run_peer = _peer(name, graph, start_pos)
+        peer = _peer(name, graph, start_pos, args.seed)
     except ImportError as exc:
         logger.warning("peer %s not installed: %s", name, exc)
         return None
+    conversion = time.perf_counter() - start
     start = time.perf_counter()
-    pos = run_peer()
+    result = peer.run()
     seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    pos = peer.read(result)
+    readback = time.perf_counter() - start
+    if pos.shape != (graph.n_vertices, 2) or not np.isfinite(pos).all():
+        raise RuntimeError(f"peer {name} returned positions of shape {pos.shape} with non-finite entries "
+                           f"{int(np.count_nonzero(~np.isfinite(pos)))}; expected ({graph.n_vertices}, 2), finite")
     score = neighborhood_preservation(graph, pos, n_samples=NP_SAMPLES, seed=args.seed)
-    logger.info("peer %s: %.2f s, NP %.4f", name, seconds, score)
+    logger.info("peer %s: %.2f s (conversion %.2f s), NP %.4f", name, seconds, conversion, score)
     return {"peer": name, "graph": f"king-grid:{int(np.sqrt(graph.n_vertices))}", "n": graph.n_vertices,
-            "seconds": seconds, "np": score, **_memory("cpu")}
+            "seconds": seconds, "conversion_seconds": conversion, "readback_seconds": readback,
+            "start": peer.start, "np": score, **_memory("cpu")}
 
 
-def _peer(name: str, graph: NeuronGraph, start_pos: np.ndarray) -> Callable[[], np.ndarray]:
-    """A zero-argument callable running peer ``name``; ImportError when its package is missing."""
+def _peer(name: str, graph: NeuronGraph, start_pos: np.ndarray, seed: int) -> Peer:
+    """Peer ``name`` with its graph converted; ImportError when its package is missing."""
+    shared = "shared seeded positions"
     if name in ("igraph_fr", "igraph_drl"):
         import igraph
         g = igraph.Graph(n=graph.n_vertices, edges=graph.edges.tolist())
         if name == "igraph_fr":
-            return lambda: np.asarray(g.layout_fruchterman_reingold(seed=start_pos.tolist(), grid="grid").coords)
-        return lambda: np.asarray(g.layout_drl(seed=start_pos.tolist()).coords)
+            return Peer(lambda: g.layout_fruchterman_reingold(seed=start_pos.tolist(), grid="grid"),
+                        lambda layout: np.asarray(layout.coords), shared)
+        return Peer(lambda: g.layout_drl(seed=start_pos.tolist()), lambda layout: np.asarray(layout.coords), shared)
     if name == "fa2":
         import scipy.sparse as sp
         from fa2_modified import ForceAtlas2
@@ -233,8 +257,37 @@ def _peer(name: str, graph: NeuronGraph, start_pos: np.ndarray) -> Callable[[], 
                             shape=(graph.n_vertices,) * 2).tocsr()
         adj = adj + adj.T
         fa2 = ForceAtlas2(barnesHutOptimize=True, verbose=False)
-        return lambda: np.asarray(fa2.forceatlas2(adj, pos=start_pos.copy(), iterations=100))
-    raise ValueError(f"unknown peer {name!r}; choose from igraph_fr, igraph_drl, fa2")
+        return Peer(lambda: fa2.forceatlas2(adj, pos=start_pos.copy(), iterations=100), np.asarray, shared)
+    if name == "ogdf_fmmm":
+        return _ogdf_fmmm(graph, seed)
+    raise ValueError(f"unknown peer {name!r}; choose from {', '.join(PEERS)}")
+
+
+def _ogdf_fmmm(graph: NeuronGraph, seed: int) -> Peer:
+    """OGDF's FM^3 (``FMMMLayout``, single-threaded) with its default high-level options and a fixed seed.
+
+    The bindings do not expose FM^3's keep-positions placement, so it starts from its own seeded initial
+    placement rather than the shared start positions.
+    """
+    import ogdf
+    g = ogdf.Graph()
+    nodes = [g.new_node() for _ in range(graph.n_vertices)]
+    for s, t in graph.edges.tolist():
+        g.new_edge(nodes[s], nodes[t])
+    attributes = ogdf.GraphAttributes(g, ogdf.NODE_GRAPHICS)
+    fmmm = ogdf.FMMMLayout()
+    fmmm.set_use_high_level_options(True)
+    fmmm.set_new_initial_placement(False)
+    fmmm.set_rand_seed(seed)
+
+    def read(ga: "ogdf.GraphAttributes") -> np.ndarray:
+        return np.array([(ga.x(v), ga.y(v)) for v in nodes], np.float64).reshape(len(nodes), 2)
+
+    def run() -> "ogdf.GraphAttributes":
+        fmmm.call(attributes)
+        return attributes
+
+    return Peer(run, read, "FM^3's own seeded initial placement")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,10 +16,10 @@ import math
 import warnings
 from dataclasses import asdict, dataclass, fields, replace
 
-import numpy as np
 import torch
 
 from .backends import DEFAULT_SOFTENING, Repulsion
+from .csr import symmetric_csr
 from .graph import NeuronGraph
 
 
@@ -121,7 +121,12 @@ class ForceParams:
 @dataclass(frozen=True)
 class EdgeTensors:
     """A graph's edges on a device: endpoint lists, and the symmetric weighted adjacency as a sparse CSR
-    matrix with its row sums (the weighted degree), so the attraction is one sparse product."""
+    matrix with its row sums (the weighted degree), so the attraction is one sparse product.
+
+    Endpoints and CSR indices are int32 (int64 only above 2^31 entries), and on the CPU the endpoints and
+    weights are views on the graph's arrays: only the sparse product's two directions are stored, 16 bytes
+    per edge.
+    """
 
     src: torch.Tensor
     dst: torch.Tensor
@@ -134,21 +139,16 @@ class EdgeTensors:
                    dtype: torch.dtype = torch.float32) -> "EdgeTensors":
         """Copy ``graph.edges`` and ``graph.weights`` to ``device``."""
         n = graph.n_vertices
-        edges = np.ascontiguousarray(graph.edges, dtype=np.int64)
-        src, dst = edges[:, 0], edges[:, 1]
-        rows, cols = np.concatenate([src, dst]), np.concatenate([dst, src])
-        both = np.concatenate([graph.weights, graph.weights]).astype(np.float64)
-        order = np.lexsort((cols, rows))
-        indptr = np.zeros(n + 1, np.int64)
-        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+        indptr, cols, values, degree = symmetric_csr(graph.edges, graph.weights, n)
         with warnings.catch_warnings():  # torch flags sparse CSR as beta on every construction
             warnings.simplefilter("ignore", UserWarning)
-            adjacency = torch.sparse_csr_tensor(torch.as_tensor(indptr), torch.as_tensor(cols[order]),
-                                                torch.as_tensor(both[order], dtype=dtype), (n, n),
+            adjacency = torch.sparse_csr_tensor(torch.as_tensor(indptr), torch.as_tensor(cols),
+                                                torch.as_tensor(values, dtype=dtype), (n, n),
                                                 check_invariants=False).to(device)
-        degree = torch.as_tensor(np.bincount(rows, weights=both, minlength=n), dtype=dtype, device=device)
-        return cls(torch.as_tensor(src, device=device), torch.as_tensor(dst, device=device),
-                   torch.as_tensor(graph.weights, dtype=dtype, device=device), adjacency, degree)
+        del indptr, cols, values
+        endpoints = [torch.as_tensor(graph.edges[:, i], device=device) for i in (0, 1)]  # views on the CPU
+        return cls(*endpoints, torch.as_tensor(graph.weights, dtype=dtype, device=device), adjacency,
+                   torch.as_tensor(degree, dtype=dtype, device=device))
 
 
 def neighbour_sum(pos: torch.Tensor, edges: EdgeTensors) -> torch.Tensor:

@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .csr import group_edges
+
 EDGE_DTYPE = np.int32
 WEIGHT_DTYPE = np.float32
 
@@ -85,19 +87,7 @@ class NeuronGraph:
         if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
             raise ValueError(f"edge endpoints must lie in [0, {n}), got [{min(src.min(), dst.min())}, "
                              f"{max(src.max(), dst.max())}]")
-        keep = src != dst
-        src, dst, w = src[keep], dst[keep], w[keep]
-        key = src * max(n, 1) + dst
-        order = np.argsort(key, kind="stable")
-        key = key[order]
-        first = np.ones(key.size, bool)
-        first[1:] = key[1:] != key[:-1]
-        starts = np.flatnonzero(first)
-        merged_w = np.add.reduceat(w[order], starts) if key.size else w[:0]
-        ukey = key[starts]
-        edges = np.empty((ukey.size, 2), EDGE_DTYPE)
-        edges[:, 0] = ukey // max(n, 1)
-        edges[:, 1] = ukey % max(n, 1)
+        edges, merged_w = group_edges(src, dst, w, n)
         return cls(layers, edges, merged_w.astype(WEIGHT_DTYPE, copy=False))
 
     @property

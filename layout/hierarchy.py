@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .csr import group_edges
 from .graph import Layer, NeuronGraph, layer_table
 
 logger = logging.getLogger(__name__)
@@ -121,16 +122,15 @@ def _parents(fine: Sequence[Layer], coarse: Sequence[Layer], factor: int) -> np.
 
 
 def _coarse_graph(graph: NeuronGraph, layers: tuple[Layer, ...], parent: np.ndarray) -> NeuronGraph:
-    """Map edges to parents; ``from_edges`` drops edges inside one parent and sums duplicate weights.
+    """Map edges to parents, dropping edges inside one parent and summing duplicate weights (as
+    ``NeuronGraph.from_edges`` would, without materialising the mapped endpoints).
 
     An edge keeps its orientation relative to vertex order, so edges between layers stay directed from the
     earlier tap to the later one and edges inside a layer do not flip when their endpoints are regrouped.
     """
-    src, dst = graph.edges[:, 0], graph.edges[:, 1]
-    psrc, pdst = parent[src], parent[dst]
-    flip = (src < dst) != (psrc < pdst)
-    psrc, pdst = np.where(flip, pdst, psrc), np.where(flip, psrc, pdst)
-    return NeuronGraph.from_edges(layers, psrc, pdst, graph.weights)
+    edges, weights = group_edges(graph.edges[:, 0], graph.edges[:, 1], graph.weights, layers[-1].stop,
+                                 parent=parent, keep_orientation=True)
+    return NeuronGraph(layers, edges, weights)
 
 
 def build_hierarchy(graph: NeuronGraph, *, min_vertices: int = 64, order: Sequence[str] = ("channel", "size"),

@@ -10,6 +10,7 @@ from scipy.sparse.csgraph import shortest_path
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
+from .csr import INT32_MAX, count_members, unique_symmetric_pattern
 from .graph import NeuronGraph
 
 # Neighbour-index entries held at once by neighborhood_preservation (bounds memory for high-degree graphs).
@@ -31,12 +32,10 @@ def _adjacency(graph: NeuronGraph) -> sp.csr_matrix:
     if graph.n_edges == 0:
         raise ValueError("the graph has no edges; layout quality is defined by its edges")
     n = graph.n_vertices
-    rows = np.concatenate([graph.edges[:, 0], graph.edges[:, 1]])
-    cols = np.concatenate([graph.edges[:, 1], graph.edges[:, 0]])
-    adj = sp.csr_matrix((np.ones(rows.size, np.float32), (rows, cols)), shape=(n, n))
-    adj.sum_duplicates()
-    adj.data[:] = 1.0
-    return adj
+    indptr, indices = unique_symmetric_pattern(graph.edges, n)
+    index_dtype = np.int32 if indptr[-1] <= INT32_MAX else np.int64
+    return sp.csr_matrix((np.ones(indices.size, np.float32), indices.astype(index_dtype, copy=False),
+                          indptr.astype(index_dtype)), shape=(n, n))
 
 
 def _sample(n: int, n_samples: int | None, seed: int, name: str) -> np.ndarray:
@@ -64,12 +63,11 @@ def neighborhood_preservation(graph: NeuronGraph, pos: np.ndarray, *, n_samples:
     if vertices.size == 0:
         raise ValueError(f"none of the {n if n_samples is None else n_samples} sampled vertices has an edge")
     vertices = vertices[np.argsort(degree[vertices], kind="stable")]
-    edge_keys = np.repeat(np.arange(n, dtype=np.int64), degree) * n + adj.indices
     tree = cKDTree(pos)
     hits = np.empty(vertices.size, np.float64)
     for block in _blocks(degree[vertices] + 1):
         chosen = vertices[block]
-        hits[block] = _neighbour_hits(tree, pos, chosen, degree[chosen], edge_keys, n)
+        hits[block] = _neighbour_hits(tree, pos, chosen, degree[chosen], adj)
     return float(np.mean(hits / degree[vertices]))
 
 
@@ -86,7 +84,7 @@ def _blocks(widths: np.ndarray) -> list[slice]:
 
 
 def _neighbour_hits(tree: cKDTree, pos: np.ndarray, block: np.ndarray, degree: np.ndarray,
-                    edge_keys: np.ndarray, n: int) -> np.ndarray:
+                    adj: sp.csr_matrix) -> np.ndarray:
     """For each vertex of ``block``, how many of its ``degree`` nearest other points are graph neighbours."""
     k = int(degree.max())
     _, idx = tree.query(pos[block], k=k + 1)
@@ -94,10 +92,7 @@ def _neighbour_hits(tree: cKDTree, pos: np.ndarray, block: np.ndarray, degree: n
     keep = idx != block[:, None]
     keep[keep.all(axis=1), -1] = False   # self hidden by a coincident point: drop the farthest instead
     idx = idx[keep].reshape(block.size, k)
-    within_degree = np.arange(k)[None, :] < degree[:, None]
-    keys = block[:, None].astype(np.int64) * n + idx
-    found = np.searchsorted(edge_keys, keys).clip(max=edge_keys.size - 1)
-    return np.count_nonzero((edge_keys[found] == keys) & within_degree, axis=1)
+    return count_members(adj.indptr, adj.indices, block, idx, degree)
 
 
 def stress(graph: NeuronGraph, pos: np.ndarray, *, n_sources: int = 32, seed: int = 0) -> float:

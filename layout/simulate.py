@@ -141,6 +141,7 @@ class ForceLayout:
                 spacing = length_scale(torch.as_tensor(pos, device=self.device), system.edges).cpu().numpy()
                 pos = hierarchy.prolong(pos, level, jitter=float(self.jitter * spacing.mean()),
                                         seed=self.seed + level)
+            system = state = None  # the finer level's arrays are several times larger: free these first
             system = LevelSystem.build(level_graph, np.tile(charges[level], (restarts, 1)),
                                        np.zeros(level_graph.n_vertices, bool),
                                        p.at_level(level, hierarchy.n_levels), self.repulsion, self.device)

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 MIN_STEP_FRACTION = 1e-2
 PROGRESS_MIN_VERTICES = 100_000
+EDGE_CHUNK = 1 << 22  # edges per block of the mean edge length
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,21 @@ def length_scale(pos: torch.Tensor, edges: EdgeTensors) -> torch.Tensor:
     n, d = pos.shape[1], pos.shape[2]
     scale = (pos - pos.mean(1, keepdim=True)).square().sum(-1).mean(-1).sqrt() * n ** (-1.0 / d)
     if edges.src.numel():
-        edge_mean = (pos[:, edges.dst] - pos[:, edges.src]).norm(dim=-1).mean(-1)
+        edge_mean = mean_edge_length(pos, edges)
         scale = torch.where(edge_mean > 0, edge_mean, scale)
     return torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def mean_edge_length(pos: torch.Tensor, edges: EdgeTensors, chunk: int = EDGE_CHUNK) -> torch.Tensor:
+    """Mean edge length per batch entry, ``(B,)``; above ``chunk`` edges it sums chunk by chunk, so the
+    temporaries (28 bytes per edge and batch entry) stay bounded on graphs of hundreds of millions of edges."""
+    if edges.src.numel() <= chunk:
+        return (pos[:, edges.dst] - pos[:, edges.src]).norm(dim=-1).mean(-1)
+    total = torch.zeros(pos.shape[0], dtype=pos.dtype, device=pos.device)
+    for start in range(0, edges.src.numel(), chunk):
+        src, dst = edges.src[start:start + chunk], edges.dst[start:start + chunk]
+        total += (pos[:, dst] - pos[:, src]).norm(dim=-1).sum(-1)
+    return total / edges.src.numel()
 
 
 @dataclass(frozen=True)
