@@ -119,7 +119,8 @@ def _timed(fn: Callable[[], object], repeats: int, device: str) -> tuple[float, 
 
 
 def _memory(device: str) -> dict:
-    mem = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    """Peak memory so far and the 1-min load average, recorded with every row."""
+    mem = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "load_1min": os.getloadavg()[0]}
     if torch.device(device).type == "cuda":
         mem["cuda_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         torch.cuda.reset_peak_memory_stats(device)
