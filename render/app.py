@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".mov")
 DEFAULT_MAX_EDGES = 5_000  # faint context lines; each costs fill rate on software rasterisers
 DEFAULT_PRESET = "superfast"  # libx264: ~1.6x faster than veryfast at ~1.2x the size
+VIDEO_PIXEL_FORMAT = "yuv420p"  # converted on the GPU: half the read-back and pipe, no conversion in ffmpeg
 EXAMPLE_FRAMES = 64  # scaleogram frames of the example input used to trace the network
 CHARGE_POWER = 0.5  # variance ** 0.5: busy neurons still get more room, without flinging them out
 CHARGE_CAP_QUANTILE = 0.99
@@ -200,13 +201,14 @@ def build_scene(offscreen: Offscreen, layout: Layout, *, camera: Camera | None =
 
 
 def render_frames(offscreen: Offscreen, scene: Scene, camera: Camera, timeline: Timeline, snapshots: np.ndarray,
-                  values: np.ndarray) -> Iterator[np.ndarray]:
-    """Every video frame of the timeline, ``(H, W, 3)`` uint8, read back one frame late (pipelined)."""
+                  values: np.ndarray, pixel_format: str = "rgb24") -> Iterator[np.ndarray]:
+    """Every video frame of the timeline in ``pixel_format`` (``(H, W, 3)`` uint8 for "rgb24"; see
+    ``Offscreen.frames``), read back one frame late (pipelined)."""
     def cameras() -> Iterator[Camera]:
         for positions, activations in timeline.states(snapshots, values):
             scene.update(positions=positions, activations=activations)
             yield camera
-    return offscreen.frames(scene, cameras())
+    return offscreen.frames(scene, cameras(), pixel_format=pixel_format)
 
 
 def render_still(offscreen: Offscreen, scene: Scene, camera: Camera, timeline: Timeline, snapshots: np.ndarray,
@@ -302,9 +304,10 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
     camera = view_camera(layout.positions, width / height)
     with (Offscreen(width, height) as offscreen,
           build_scene(offscreen, layout, camera=camera, max_edges=max_edges, seed=seed) as scene):
-        frames = render_frames(offscreen, scene, camera, timeline, layout.positions, shown)
+        frames = render_frames(offscreen, scene, camera, timeline, layout.positions, shown, VIDEO_PIXEL_FORMAT)
         write_video(out_path, frames, fps, audio=np.asarray(audio, dtype=np.float32), sample_rate=int(sample_rate),
-                    n_frames=timeline.n_frames, preset=preset, progress=progress is not False)
+                    n_frames=timeline.n_frames, preset=preset, pixel_format=VIDEO_PIXEL_FORMAT,
+                    progress=progress is not False)
         if still_path is not None:
             iio.imwrite(still_path, render_still(offscreen, scene, camera, timeline, layout.positions, shown))
     return out_path

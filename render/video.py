@@ -1,9 +1,13 @@
 """Stream rendered frames and a sound track into an H.264 + AAC ``.mp4`` through imageio-ffmpeg.
 
 Frames arrive one at a time (a generator from ``Offscreen.frames``), so a long render never holds the
-whole video in memory. The sound track is trimmed or padded with silence to the video's length, and the
-file appears under its final name only once ffmpeg has finished: a failed render leaves nothing behind
-and never replaces an earlier file.
+whole video in memory. Each frame is piped to ffmpeg by a writer thread while the caller renders the next
+one. Frames are RGB (``"rgb24"``) or already in the encoder's planar 4:2:0 layout (``"yuv420p"``, see
+``immersions.render.offscreen``), which halves the bytes piped and leaves ffmpeg no colour conversion to
+do. Either way the video is BT.709, limited range, and tagged so, so players show the colours drawn.
+The sound track is trimmed or padded with silence to the video's length, and the file appears under its
+final name only once ffmpeg has finished: a failed render leaves nothing behind and never replaces an
+earlier file.
 """
 from __future__ import annotations
 
@@ -12,10 +16,11 @@ import os
 import re
 import subprocess
 import tempfile
-from contextlib import ExitStack
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, suppress
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import imageio_ffmpeg
 import numpy as np
@@ -28,6 +33,10 @@ VIDEO_CODEC = "libx264"
 AUDIO_CODEC = "aac"
 DEFAULT_CRF = 18
 AUDIO_BITRATE = "192k"
+PIXEL_FORMATS = ("rgb24", "yuv420p")
+COLOR_TAGS = ("-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv")
+"""ffmpeg options stating BT.709 in limited range: the stream's tags, and the yuv420p input's description."""
+RGB_TO_YUV = "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
@@ -41,15 +50,21 @@ def write_video(
     n_frames: int | None = None,
     crf: int = DEFAULT_CRF,
     preset: str = "medium",
+    pixel_format: str = "rgb24",
+    threads: int | None = None,
     progress: bool = True,
 ) -> Path:
-    """Encode ``(H, W, 3)`` uint8 frames at ``fps`` (with an optional sound track) and return the path.
+    """Encode uint8 frames at ``fps`` (with an optional sound track) and return the path.
 
+    ``pixel_format`` "rgb24": frames are ``(H, W, 3)`` RGB; odd sizes are padded (bottom and right, black)
+    to the even sizes 4:2:0 needs. "yuv420p": frames are ``(3 * H // 2, W)`` planar BT.709 limited-range
+    frames of even ``W`` and ``H`` (``Offscreen.frames(..., pixel_format="yuv420p")``), encoded as they are.
     ``audio`` is a sound file ffmpeg can read or an array ``(samples,)`` / ``(samples, channels)`` at
     ``sample_rate``; it is cut or padded with silence to the video's duration. ``n_frames``, when given,
     is the number of frames to take from ``frames`` (too few is an error) and the progress bar's total.
-    ``crf`` (0 best .. 51 worst) and ``preset`` are libx264's quality and speed settings.
-    Odd frame sizes are padded (bottom and right, black) to the even sizes yuv420p needs.
+    ``crf`` (0 best .. 51 worst) and ``preset`` are libx264's quality and speed settings, ``threads`` its
+    thread count (None: ffmpeg's choice from the CPU count). A frame is piped while the next one is made,
+    so a generator must not change a frame after yielding it (yield a fresh array each time).
     """
     path = Path(path)
     fps = _check_fps(fps)
@@ -57,6 +72,11 @@ def write_video(
         raise ValueError(f"crf must be an integer in [0, 51] (lower is better), got {crf!r}")
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    if pixel_format not in PIXEL_FORMATS:
+        raise ValueError(f"pixel_format must be one of {PIXEL_FORMATS}, got {pixel_format!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
+                                or threads < 1):
+        raise ValueError(f"threads must be a positive integer or None (ffmpeg's choice), got {threads!r}")
     if n_frames is not None and (not isinstance(n_frames, (int, np.integer)) or n_frames < 1):
         raise ValueError(f"n_frames must be a positive integer or None, got {n_frames!r}")
     if not path.parent.is_dir():
@@ -64,7 +84,8 @@ def write_video(
     with ExitStack() as stack:
         audio_path = _audio_file(audio, sample_rate, stack)
         partial = _partial_file(path, stack)
-        written = _encode(partial, frames, fps, n_frames, crf, preset, progress)
+        settings = _EncoderSettings(fps, crf, preset, pixel_format, threads)
+        written = _encode(partial, frames, n_frames, settings, progress)
         if audio_path is not None:
             video_only, partial = partial, _partial_file(path, stack)
             _mux(video_only, audio_path, float(written / fps), partial)
@@ -126,17 +147,29 @@ def _audio_file(audio: str | Path | np.ndarray | None, sample_rate: int | None, 
     return wav
 
 
-def _check_frame(frame: object, index: int, size: tuple[int, int] | None) -> np.ndarray:
-    """The frame as a contiguous ``(H, W, 3)`` uint8 array, or an error naming its index."""
+def _check_frame(frame: object, index: int, pixel_format: str, size: tuple[int, int] | None) -> np.ndarray:
+    """The frame as a contiguous uint8 array of ``pixel_format``, or an error naming its index."""
     if not isinstance(frame, np.ndarray):
         raise TypeError(f"frame {index} must be a numpy array, got {type(frame).__name__}")
     if frame.dtype != np.uint8:
         raise TypeError(f"frame {index} must have dtype uint8, got {frame.dtype}")
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
-        raise ValueError(f"frame {index} must have shape (H, W, 3), got {frame.shape}")
-    if size is not None and frame.shape[:2] != size:
-        raise ValueError(f"frame {index} has size {frame.shape[:2]} but frame 0 has {size}; all frames must match")
+    if pixel_format == "rgb24":
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
+            raise ValueError(f"frame {index} must have shape (H, W, 3) for rgb24, got {frame.shape}")
+    elif frame.ndim != 2 or frame.shape[0] % 6 or frame.shape[1] % 2 or frame.shape[0] < 3 or frame.shape[1] < 2:
+        raise ValueError(f"frame {index} must have shape (3 * H // 2, W) with even H and W for yuv420p, "
+                         f"got {frame.shape}")
+    if size is not None and _frame_size(frame, pixel_format) != size:
+        raise ValueError(f"frame {index} has size {_frame_size(frame, pixel_format)} (width, height) but frame 0 "
+                         f"has {size}; all frames must match")
     return np.ascontiguousarray(frame)
+
+
+def _frame_size(frame: np.ndarray, pixel_format: str) -> tuple[int, int]:
+    """``(width, height)`` of the picture a checked frame holds."""
+    if pixel_format == "rgb24":
+        return frame.shape[1], frame.shape[0]
+    return frame.shape[1], frame.shape[0] * 2 // 3
 
 
 def _take(frames: Iterable[np.ndarray], n_frames: int | None) -> Iterator[np.ndarray]:
@@ -153,44 +186,108 @@ def _take(frames: Iterable[np.ndarray], n_frames: int | None) -> Iterator[np.nda
         raise ValueError(f"frames yielded {count} frames but n_frames={n_frames}")
 
 
-def _output_params(size: tuple[int, int], crf: int, preset: str) -> list[str]:
-    """ffmpeg output options: quality, fast start and padding to even sizes."""
-    params = ["-crf", str(int(crf)), "-preset", preset, "-movflags", "+faststart"]
-    height, width = size
-    if height % 2 or width % 2:
-        params += ["-vf", "pad=width=ceil(iw/2)*2:height=ceil(ih/2)*2:x=0:y=0:color=black"]
-    return params
+class _EncoderSettings(NamedTuple):
+    fps: Fraction
+    crf: int
+    preset: str
+    pixel_format: str
+    threads: int | None
+
+
+def _encoder_command(partial: Path, size: tuple[int, int], settings: _EncoderSettings) -> list[str]:
+    """ffmpeg reading raw ``size`` frames from stdin and writing BT.709 H.264 to ``partial``."""
+    width, height = size
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
+               "-f", "rawvideo", "-pix_fmt", settings.pixel_format, "-s", f"{width}x{height}",
+               "-r", f"{settings.fps.numerator}/{settings.fps.denominator}"]
+    if settings.pixel_format == "yuv420p":
+        command += COLOR_TAGS  # describes the input, so ffmpeg converts nothing
+    command += ["-i", "-", "-an", "-c:v", VIDEO_CODEC, "-crf", str(int(settings.crf)), "-preset", settings.preset]
+    if settings.threads is not None:
+        command += ["-threads", str(int(settings.threads))]
+    if settings.pixel_format == "rgb24":
+        pad = ["pad=width=ceil(iw/2)*2:height=ceil(ih/2)*2:x=0:y=0:color=black"] if width % 2 or height % 2 else []
+        command += ["-vf", ",".join([*pad, RGB_TO_YUV])]
+    return command + ["-pix_fmt", "yuv420p", *COLOR_TAGS, "-movflags", "+faststart", str(partial)]
+
+
+class _EncoderProcess:
+    """One ffmpeg process encoding the raw frames piped to it. ``send`` hands a frame to a writer thread
+    and returns at once (after the previous frame is through), so the caller renders frame ``i + 1``
+    while frame ``i`` goes down the pipe."""
+
+    def __init__(self, command: list[str], stack: ExitStack):
+        self._stderr = stack.enter_context(tempfile.TemporaryFile())
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=self._stderr)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ffmpeg-pipe")
+        self._pending: Future | None = None
+
+    def _messages(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace").strip()
+
+    def _wait_for_pipe(self) -> None:
+        if self._pending is None:
+            return
+        pending, self._pending = self._pending, None
+        try:
+            pending.result()
+        except OSError as exc:  # BrokenPipeError: ffmpeg has exited
+            self._process.wait()
+            raise RuntimeError(f"ffmpeg stopped taking frames ({exc}):\n{self._messages()}") from exc
+
+    def send(self, frame: np.ndarray) -> None:
+        """Queue one contiguous frame for the pipe."""
+        self._wait_for_pipe()
+        self._pending = self._writer.submit(self._process.stdin.write, frame)
+
+    def finish(self) -> None:
+        """Send the last frame, close the pipe and wait for ffmpeg; RuntimeError with its messages if it failed."""
+        try:
+            self._wait_for_pipe()
+            self._process.stdin.close()
+        finally:
+            self._writer.shutdown()
+        if self._process.wait() != 0:
+            raise RuntimeError(f"ffmpeg failed (exit status {self._process.returncode}):\n{self._messages()}")
+
+    def abort(self) -> None:
+        """Stop ffmpeg at once (its output is discarded) and the writer thread."""
+        self._process.kill()
+        self._writer.shutdown(wait=True, cancel_futures=True)
+        self._process.wait()
+        with suppress(BrokenPipeError):  # flushing to the killed process
+            self._process.stdin.close()
 
 
 def _encode(
     partial: Path,
     frames: Iterable[np.ndarray],
-    fps: Fraction,
     n_frames: int | None,
-    crf: int,
-    preset: str,
+    settings: _EncoderSettings,
     progress: bool,
 ) -> int:
     """Feed every frame to one ffmpeg process writing ``partial``; returns the number of frames."""
-    writer, size, count = None, None, 0
+    encoder, size, count = None, None, 0
     bar = tqdm(total=n_frames, unit="frame", desc="encoding video", disable=not progress)
-    try:
-        for count, frame in enumerate(_take(frames, n_frames)):
-            frame = _check_frame(frame, count, size)
-            if writer is None:
-                size = frame.shape[:2]
-                writer = imageio_ffmpeg.write_frames(
-                    str(partial), (size[1], size[0]), fps=fps, quality=None, codec=VIDEO_CODEC,
-                    macro_block_size=1, ffmpeg_log_level="error",
-                    output_params=_output_params(size, crf, preset),
-                )
-                writer.send(None)
-            writer.send(frame)
-            bar.update(1)
-    finally:
-        bar.close()
-        if writer is not None:
-            writer.close()
+    with ExitStack() as stack:
+        try:
+            for count, frame in enumerate(_take(frames, n_frames)):
+                frame = _check_frame(frame, count, settings.pixel_format, size)
+                if encoder is None:
+                    size = _frame_size(frame, settings.pixel_format)
+                    encoder = _EncoderProcess(_encoder_command(partial, size, settings), stack)
+                encoder.send(frame)
+                bar.update(1)
+            if encoder is not None:
+                encoder.finish()
+        except BaseException:
+            if encoder is not None:
+                encoder.abort()
+            raise
+        finally:
+            bar.close()
     return count + 1
 
 

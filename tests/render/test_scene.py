@@ -53,6 +53,15 @@ def test_silent_neuron_stays_background(ctx, mode):
     assert (image[..., 3] == 255).all()
 
 
+@pytest.mark.parametrize("mode", ["instanced", "indexmap"])
+def test_barely_active_neuron_is_still_drawn(ctx, mode):
+    """Silent neurons are skipped by the rasteriser; any activation above the bottom of the range is drawn."""
+    white = np.ones((1, 3), np.float32)
+    image = one_neuron(ctx, 0.05, mode=mode, layer_colors=white, value_range=(0.0, 1.0))
+    assert abs(int(image[16, 48, 0]) - round(0.05 * 255)) <= 1
+    assert lit(image).sum() > 0.9 * np.pi * (0.5 * 0.1 * SIZE) ** 2  # at least the disc of min_size 0.5
+
+
 def test_colormap_tables_have_the_published_endpoints():
     assert set(COLORMAPS) == {"inferno", "magma", "viridis", "gray"}
     np.testing.assert_allclose(colormap("inferno")[[0, -1]], [[0.001, 0.0, 0.014], [0.988, 0.998, 0.645]], atol=1e-3)
