@@ -189,6 +189,11 @@ class AudioCorpus:
         """Number of distinct clip start positions over all files."""
         return int(self._ends[-1])
 
+    @property
+    def positions_per_file(self) -> np.ndarray:
+        """Number of clip start positions in each file."""
+        return np.diff(self._ends, prepend=0)
+
     def clip(self, file_index: int, start: int) -> torch.Tensor:
         """One float32 clip of ``clip_samples`` from a file, starting at a sample."""
         audio = self.audio[file_index]
@@ -221,14 +226,38 @@ class AudioCorpus:
 
 class RandomCrops(torch.utils.data.Dataset):
     """``length`` random clips of a corpus; clip ``i`` depends only on (seed, i), so any sampler (also a
-    DistributedSampler across ranks) and any resumed run draw the same clips."""
+    DistributedSampler across ranks) and any resumed run draw the same clips.
 
-    def __init__(self, corpus: AudioCorpus, length: int, seed: int = 0):
+    With ``group_by`` (a manifest column such as ``instrument``), every block of ``group_size``
+    consecutive clips comes from files sharing one value of that label, drawn per block from the seed.
+    A batch made of one block cannot be told apart by that label, so a contrastive loss must use what
+    varies inside it: grouping by ensemble keeps CPC from scoring on timbre alone.
+    """
+
+    def __init__(self, corpus: AudioCorpus, length: int, seed: int = 0, *, group_by: str | None = None,
+                 group_size: int = 1):
         if length < 1:
             raise ValueError(f"length={length} must be at least 1")
+        if group_size < 1:
+            raise ValueError(f"group_size={group_size} must be at least 1")
         self.corpus = corpus
         self.length = length
         self.seed = seed
+        self.group_size = group_size
+        self._groups = self._group_positions(corpus, group_by) if group_by is not None else None
+
+    @staticmethod
+    def _group_positions(corpus: AudioCorpus, group_by: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per label value: its files and the cumulative count of their clip start positions."""
+        if not corpus.entries:
+            raise ValueError(f"group_by={group_by!r} needs a labelled corpus (a manifest), got plain files")
+        labels = [entry.label(group_by) for entry in corpus.entries]
+        positions = corpus.positions_per_file
+        groups = []
+        for value in sorted(set(labels)):
+            files = np.array([i for i, label in enumerate(labels) if label == value], dtype=np.int64)
+            groups.append((files, np.cumsum(positions[files])))
+        return groups
 
     def __len__(self) -> int:
         return self.length
@@ -237,4 +266,10 @@ class RandomCrops(torch.utils.data.Dataset):
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} outside 0..{self.length - 1}")
         rng = np.random.default_rng([self.seed, index])
-        return self.corpus.clip_at(int(rng.integers(self.corpus.total_positions)))
+        if self._groups is None:
+            return self.corpus.clip_at(int(rng.integers(self.corpus.total_positions)))
+        block_rng = np.random.default_rng([self.seed, index // self.group_size, len(self._groups)])
+        files, ends = self._groups[int(block_rng.integers(len(self._groups)))]
+        position = int(rng.integers(ends[-1]))
+        slot = int(np.searchsorted(ends, position, side="right"))
+        return self.corpus.clip(int(files[slot]), position - (0 if slot == 0 else int(ends[slot - 1])))

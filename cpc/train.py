@@ -59,6 +59,7 @@ class TrainConfig:
     seed: int = 0
     amp: str = "auto"
     cache_dir: str | None = None
+    batch_by: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "validation_clips", "n_context"):
@@ -245,8 +246,11 @@ def train(config: TrainConfig, model_config: str | Path | CPCConfig = "lean", *,
         clip_samples = model.clip_samples(config.n_context)
         corpus = AudioCorpus.from_source(config.data, cpc_config.sample_rate, clip_samples,
                                          cache_dir=config.cache_dir)
-        crops = RandomCrops(corpus, config.steps * config.batch_size * place.world_size, seed=config.seed)
-        held_out = RandomCrops(corpus, config.validation_clips, seed=config.seed + 1)
+        global_batch = config.batch_size * place.world_size
+        crops = RandomCrops(corpus, config.steps * global_batch, seed=config.seed, group_by=config.batch_by,
+                            group_size=global_batch)
+        held_out = RandomCrops(corpus, config.validation_clips, seed=config.seed + 1, group_by=config.batch_by,
+                               group_size=config.batch_size)
         validation = torch.stack([held_out[i] for i in range(len(held_out))]).to(place.device)
         optimizer = _optimizer(model, config)
         amp_dtype = _autocast_dtype(config.amp, place.device)

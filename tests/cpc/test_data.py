@@ -122,3 +122,35 @@ def test_evenly_spaced_clips_span_each_file(folder):
     clips = corpus.clips(starts)
     assert clips.shape == (len(starts), 4000)
     torch.testing.assert_close(clips[-1], corpus.clip(*map(int, starts[-1])))
+
+
+def test_grouped_crops_keep_each_block_inside_one_label(tmp_path):
+    """Blocks of group_size clips share the label; blocks draw different labels; plain crops mix them."""
+    rows = ["path,composer,piece,instrument"]
+    for i in range(6):
+        sf.write(tmp_path / f"f{i}.wav", _tone(1.0, 8000, 200.0 + 50 * i), 8000)
+        rows.append(f"f{i}.wav,c{i % 2},p{i},{'organ' if i < 3 else 'piano'}")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    corpus = AudioCorpus.from_manifest(tmp_path / "manifest.csv", 8000, 2000)
+    audio = [np.asarray(a, np.float32) for a in corpus.audio]
+
+    def instrument_of(clip: torch.Tensor) -> str:
+        owners = {corpus.entries[f].label("instrument") for f, a in enumerate(audio)
+                  if any(np.array_equal(a[s:s + 2000], clip.numpy()) for s in range(len(a) - 1999))}
+        assert len(owners) == 1
+        return owners.pop()
+
+    grouped = RandomCrops(corpus, length=40, seed=1, group_by="instrument", group_size=4)
+    blocks = [{instrument_of(grouped[b * 4 + i]) for i in range(4)} for b in range(10)]
+    assert all(len(block) == 1 for block in blocks)
+    assert {next(iter(block)) for block in blocks} == {"organ", "piano"}
+    again = RandomCrops(corpus, length=40, seed=1, group_by="instrument", group_size=4)
+    torch.testing.assert_close(grouped[13], again[13])
+    mixed = RandomCrops(corpus, length=40, seed=1)
+    assert any(len({instrument_of(mixed[b * 4 + i]) for i in range(4)}) == 2 for b in range(10))
+
+
+def test_grouped_crops_need_labels(folder):
+    corpus = AudioCorpus.from_folder(folder, 16000, 4000)
+    with pytest.raises(ValueError, match="group_by='instrument'"):
+        RandomCrops(corpus, length=4, group_by="instrument", group_size=2)

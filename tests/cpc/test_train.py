@@ -74,6 +74,17 @@ def test_loss_decreases_on_learnable_data(tiny_data, tmp_path):
     assert not reloaded.training
 
 
+def test_batches_grouped_by_a_manifest_column(tiny_data, tmp_path):
+    data, model_config = tiny_data
+    manifest = tmp_path / "labelled.csv"
+    manifest.write_text("path,composer,piece,register\n" + "".join(
+        f"{data / f'tone{i}.wav'},c,p{i},{'low' if i < 4 else 'high'}\n" for i in range(8)))
+    result = train(_config(manifest, tmp_path / "run", steps=3, batch_by="register"), model_config)
+    assert result.step == 3 and np.isfinite(result.last_loss)
+    with pytest.raises(ValueError, match="group_by='register'"):
+        train(_config(data, tmp_path / "plain", steps=1, batch_by="register"), model_config)
+
+
 def test_resume_continues_exactly(tiny_data, tmp_path):
     data, model_config = tiny_data
     straight = train(_config(data, tmp_path / "straight"), model_config)
