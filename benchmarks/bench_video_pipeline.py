@@ -2,12 +2,15 @@
 
     python benchmarks/bench_video_pipeline.py --model lean --seconds 10 --size 1920x1080 --fps 30 --repeats 2
 
-Runs the stages of ``immersions.render.app`` one by one on the demo music: graph extraction, activations
-(front end + recorded taps), layout (static multilevel + batched snapshots), draw + read-back of every frame
-(``Offscreen.frames``, frames discarded) for each ``--max-edges``, encoding (``write_video`` with sound, fed
-with pre-rendered frames so it is timed alone) and the streamed end-to-end render (draw, read-back and
-encoding overlapped in two processes, as the CLI runs it) for each libx264 ``--presets``. Wall-clock and process CPU seconds are recorded (CPU time counts llvmpipe's threads but not
-ffmpeg's, which runs in a child process). Writes ``benchmarks/results/video_pipeline_<machine>.json``.
+Runs the stages of ``immersions.render.app`` one by one on the demo music, as the CLI does (the same light
+levels drawn, the same camera and disc size, frames in ``app.VIDEO_PIXEL_FORMAT`` unless ``--pixel-format``
+says otherwise): graph extraction, activations (front end + recorded taps), layout (static multilevel +
+batched snapshots), draw + read-back of every frame (``Offscreen.frames``, including the GPU's yuv420p
+conversion, frames discarded) for each ``--max-edges``, encoding (``write_video`` with sound, fed with
+pre-rendered frames so it is timed alone) and the streamed end-to-end render (draw, read-back and encoding
+overlapped in two processes, as the CLI runs it) for each libx264 ``--presets``. Wall-clock, process CPU
+and child-process (ffmpeg) CPU seconds are recorded, and the 1-minute load average before and after (the
+machine may be shared). Writes ``benchmarks/results/video_pipeline_<machine>.json``.
 
 The OpenGL context is whatever EGL provides (Mesa llvmpipe on a CPU-only machine; the renderer string
 is recorded); the layout runs on the CPU (``bh_numba``), as the CLI's does.
@@ -35,7 +38,7 @@ from immersions.render.animation import Timeline
 from immersions.render.app_inputs import load_model
 from immersions.render.demo_audio import demo_clip
 from immersions.render.offscreen import Offscreen
-from immersions.render.video import write_video
+from immersions.render.video import PIXEL_FORMATS, write_video
 
 T = TypeVar("T")
 
@@ -80,6 +83,9 @@ def parse_args() -> argparse.Namespace:
                         help="edges drawn, one draw row each; the first also streams (default: %(default)s)")
     parser.add_argument("--presets", nargs="+", default=[app.DEFAULT_PRESET, "ultrafast"],
                         help="libx264 presets to encode and stream with (default: %(default)s)")
+    parser.add_argument("--pixel-format", default=app.VIDEO_PIXEL_FORMAT, choices=PIXEL_FORMATS,
+                        help="frames read back and piped to ffmpeg (default: %(default)s)")
+    parser.add_argument("--x264-threads", type=int, default=None, help="libx264 threads (default: ffmpeg's choice)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of the draw and encode stages")
     parser.add_argument("--warmup", type=int, default=10, help="frames drawn before timing")
     parser.add_argument("--encode-frames", type=int, default=30, help="distinct pre-rendered frames to encode")
@@ -91,6 +97,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    load_before = os.getloadavg()[0]
     width, height = (int(v) for v in args.size.lower().split("x"))
     model = load_model(args.model, seed=args.seed)
     sample_rate = model.config.sample_rate
@@ -100,9 +107,10 @@ def main() -> None:
     graph, graph_time = timed(lambda: app.neuron_graph(network, model.config.n_bins))
     scaleogram, front_time = timed(lambda: app.clip_scaleogram(model, clip))
     values, tap_time = timed(lambda: app.clip_activations(network, scaleogram, graph))
-    shown = app.normalize_per_layer(values, graph)
-    layout, layout_time = timed(lambda: app.layout_for_clip(graph, shown, n_snapshots=args.snapshots,
-                                                            snapshot_iterations=30, seed=args.seed, progress=False))
+    layout, layout_time = timed(lambda: app.layout_for_clip(graph, app.normalize_per_layer(values, graph),
+                                                            n_snapshots=args.snapshots, snapshot_iterations=30,
+                                                            seed=args.seed, progress=False))
+    shown = app.light_levels(values, graph)
     rate = app.activation_rate(len(values), scaleogram.shape[-1], model.config.hop, sample_rate)
     timeline = Timeline(args.fps, duration=len(clip) / sample_rate, activation_rate=rate, activation_offset=1 / rate)
 
@@ -111,10 +119,12 @@ def main() -> None:
     with Offscreen(width, height) as offscreen:
         renderer = offscreen.ctx.info["GL_RENDERER"]
         camera = app.view_camera(layout.positions, width / height)
+        encoder = {"pixel_format": args.pixel_format, "threads": args.x264_threads}
         for max_edges in args.max_edges:
-            with app.build_scene(offscreen, layout, max_edges=max_edges, seed=args.seed) as scene:
+            with app.build_scene(offscreen, layout, camera=camera, max_edges=max_edges, seed=args.seed) as scene:
                 def frames():
-                    return app.render_frames(offscreen, scene, camera, timeline, layout.positions, shown)
+                    return app.render_frames(offscreen, scene, camera, timeline, layout.positions, shown,
+                                             args.pixel_format)
 
                 for _ in itertools.islice(frames(), args.warmup):
                     pass
@@ -128,13 +138,13 @@ def main() -> None:
                     for preset in args.presets:
                         encode = repeated(lambda: write_video(
                             target, itertools.islice(itertools.cycle(stills), timeline.n_frames), args.fps, audio=clip,
-                            sample_rate=sample_rate, n_frames=timeline.n_frames, preset=preset, progress=False),
-                            args.repeats)
+                            sample_rate=sample_rate, n_frames=timeline.n_frames, preset=preset, progress=False,
+                            **encoder), args.repeats)
                         encode_rows.append({"preset": preset, **encode, **per_frame(encode, timeline.n_frames),
                                             "bytes": target.stat().st_size})
                         streamed = repeated(lambda: write_video(
                             target, frames(), args.fps, audio=clip, sample_rate=sample_rate,
-                            n_frames=timeline.n_frames, preset=preset, progress=False), args.repeats)
+                            n_frames=timeline.n_frames, preset=preset, progress=False, **encoder), args.repeats)
                         cpu = streamed["median_cpu_s"] + streamed["median_child_cpu_s"]
                         streamed_rows.append({"max_edges": max_edges, "preset": preset, **streamed,
                                               **per_frame(streamed, timeline.n_frames),
@@ -146,7 +156,9 @@ def main() -> None:
     record = {
         "benchmark": "video_pipeline",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {**machine(), "gl_renderer": renderer, "name": args.machine},
+        "machine": {**machine(), "gl_renderer": renderer, "name": args.machine,
+                    "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
+                    "llvmpipe_threads": os.environ.get("LP_NUM_THREADS", "default (one per CPU)")},
         "parameters": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                        "neurons": graph.n_vertices, "edges": graph.n_edges, "activation_steps": len(values),
                        "activation_rate_hz": rate, "frames": timeline.n_frames, "video_seconds": video_seconds},
