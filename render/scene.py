@@ -29,7 +29,11 @@ construction, the index buffer holds 8 bytes per drawn edge, and each frame rast
 Render paths (``mode``):
   - ``"instanced"``: one quad per neuron (static 4-vertex strip plus per-instance position '2f/i',
     activation '1f/i' and layer '1i/i'), a disc cut by a signed distance with one pixel of
-    anti-aliasing. Cost O(N) primitives per frame, bound by triangle setup on CPU rasterisers.
+    anti-aliasing. Cost O(N) primitives per frame, bound by vertex processing and triangle setup on CPU
+    rasterisers. Only neurons that emit light are instanced: a neuron at the bottom of its range is
+    black, which adds nothing, so after each update the lit ones (normalised activation above 0, the
+    shaders' arithmetic in float32) are gathered with numpy into their own instance buffers. In a
+    typical frame of the demo most neurons are dark.
   - ``"indexmap"``: once per layout/camera/viewport, rasterise which neuron covers each pixel (its
     index and quantised distance to the centre, nearest centre winning) into an R32UI texture. Every
     frame then uploads the raw activations into a texture, runs one O(N) pass that writes each
@@ -429,7 +433,8 @@ class Scene:
         self._positions_version = 0
         # What changed since it was last sent to the GPU; "colors" is the index map's per-neuron colours.
         self._dirty = {"positions": True, "activation_buffer": True, "activation_texture": True, "range": True,
-                       "colors": True}
+                       "colors": True, "lit": True}
+        self._n_lit = 0
 
     # ---- resources -------------------------------------------------------------------------------
     def _create_objects(self, defines: dict, colormap: str, layer_colors: np.ndarray | None,
@@ -441,6 +446,8 @@ class Scene:
         self._position_buffer = self._own(ctx.buffer(reserve=self._positions.nbytes))
         self._activation_buffer = self._own(ctx.buffer(reserve=self._activations.nbytes))
         self._layer_buffer = self._own(ctx.buffer(self._layer_index))
+        self._lit_buffers = {name: self._own(ctx.buffer(reserve=array.nbytes)) for name, array in (
+            ("positions", self._positions), ("activations", self._activations), ("layers", self._layer_index))}
         self._colormap = self._own(ctx.texture((256, 1), 3, colormap_table(colormap).tobytes(), dtype="f4"))
         self._colormap.repeat_x = self._colormap.repeat_y = False
         self._range_texture = self._own(ctx.texture((self.n_layers, 1), 2, dtype="f4"))
@@ -450,9 +457,9 @@ class Scene:
             self._layer_color_texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
         self._neuron_vao = self._own(ctx.vertex_array(self._neuron_program, [
             (self._quad, "2f", "in_corner"),
-            (self._position_buffer, "2f/i", "in_position"),
-            (self._activation_buffer, "1f/i", "in_activation"),
-            (self._layer_buffer, "1i/i", "in_layer"),
+            (self._lit_buffers["positions"], "2f/i", "in_position"),
+            (self._lit_buffers["activations"], "1f/i", "in_activation"),
+            (self._lit_buffers["layers"], "1i/i", "in_layer"),
         ]))
         if edges is not None and len(edges):
             self._edge_program = self._own(load_program(ctx, "edges.glsl", defines))
@@ -531,16 +538,16 @@ class Scene:
         if positions is not None:
             self._positions = _as_positions(positions, self.n_neurons).copy()
             self._positions_version += 1
-            self._dirty["positions"] = True
+            self._dirty.update(positions=True, lit=True)
         if activations is not None:
             self._activations = _as_activations(activations, self.n_neurons).copy()
             self._range.observe(self._activations)
-            self._dirty.update(activation_buffer=True, activation_texture=True, range=True, colors=True)
+            self._dirty.update(activation_buffer=True, activation_texture=True, range=True, colors=True, lit=True)
 
     def reset_range(self) -> None:
         """Forget the running normalisation ranges (``normalize`` "layer" or "global")."""
         self._range.reset()
-        self._dirty.update(range=True, colors=True)
+        self._dirty.update(range=True, colors=True, lit=True)
 
     def _upload(self, key: str, write) -> None:
         if self._dirty[key]:
@@ -550,6 +557,19 @@ class Scene:
     def _write_buffer(self, buffer: moderngl.Buffer, data: np.ndarray) -> None:
         buffer.orphan()
         buffer.write(data)
+
+    def _lit_neurons(self) -> np.ndarray:
+        """Indices of the neurons whose normalised activation is above 0, computed as the shaders do."""
+        table = self._range.table()[self._layer_index]
+        return np.flatnonzero((self._activations - table[:, 0]) * table[:, 1] > 0)
+
+    def _upload_lit(self) -> None:
+        """Gather the lit neurons into the instance buffers of the instanced path."""
+        lit = self._lit_neurons()
+        for name, array in (("positions", self._positions), ("activations", self._activations),
+                            ("layers", self._layer_index)):
+            self._write_buffer(self._lit_buffers[name], array[lit])
+        self._n_lit = len(lit)
 
     def _upload_buffers(self) -> None:
         self._upload("positions", lambda: self._write_buffer(self._position_buffer, self._positions))
@@ -618,8 +638,9 @@ class Scene:
         else:
             if clear:
                 framebuffer.clear(*self.background, 1.0)
-            self._upload_buffers()
-            self._neuron_vao.render(moderngl.TRIANGLE_STRIP, vertices=4, instances=self.n_neurons)
+            self._upload("lit", self._upload_lit)
+            if self._n_lit:
+                self._neuron_vao.render(moderngl.TRIANGLE_STRIP, vertices=4, instances=self._n_lit)
         if self.show_edges and self._edge_vao is not None:
             self._upload_buffers()
             self._edge_program["u_edge_alpha"].value = self.edge_alpha

@@ -1,7 +1,6 @@
 #version 330
 // Instanced neurons: one screen-aligned quad per neuron, an anti-aliased disc drawn additively.
-// A neuron at the bottom of its range emits black, which adds nothing: its quad is moved outside the
-// clip volume, so the rasteriser skips it (most neurons are dark in a typical frame).
+// Only lit neurons are instanced (Scene gathers them): a neuron at the bottom of its range adds nothing.
 #include "neuron_common.glsl"
 
 #if defined VERTEX_SHADER
@@ -27,7 +26,7 @@ void main() {
     float extent = v_radius_px + 1.0;  // one pixel of room for the anti-aliased rim
     v_offset_px = in_corner * extent;
     vec4 center = u_projection * vec4(in_position, 0.0, 1.0);
-    gl_Position = value > 0.0 ? center + vec4(v_offset_px * 2.0 / u_viewport, 0.0, 0.0) : vec4(2.0, 2.0, 2.0, 1.0);
+    gl_Position = center + vec4(v_offset_px * 2.0 / u_viewport, 0.0, 0.0);
 }
 
 #elif defined FRAGMENT_SHADER
