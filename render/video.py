@@ -84,9 +84,12 @@ def write_video(
     with ExitStack() as stack:
         audio_path = _audio_file(audio, sample_rate, stack)
         partial = _partial_file(path, stack)
-        settings = _EncoderSettings(fps, crf, preset, pixel_format, threads)
+        # With n_frames the duration is known up front and the sound is encoded in the same pass;
+        # otherwise a second pass adds it once the last frame is in.
+        sound = None if audio_path is None or n_frames is None else (audio_path, float(n_frames / fps))
+        settings = _EncoderSettings(fps, crf, preset, pixel_format, threads, sound)
         written = _encode(partial, frames, n_frames, settings, progress)
-        if audio_path is not None:
+        if audio_path is not None and sound is None:
             video_only, partial = partial, _partial_file(path, stack)
             _mux(video_only, audio_path, float(written / fps), partial)
         if partial.stat().st_size == 0:
@@ -192,17 +195,29 @@ class _EncoderSettings(NamedTuple):
     preset: str
     pixel_format: str
     threads: int | None
+    sound: tuple[str, float] | None  # (audio file, video duration in seconds) to add in the same pass
+
+
+def _sound_options(duration: float) -> list[str]:
+    """Encode the sound track padded with silence and cut to ``duration`` seconds."""
+    return ["-c:a", AUDIO_CODEC, "-b:a", AUDIO_BITRATE, "-af", f"apad,atrim=end={duration!r}"]
 
 
 def _encoder_command(partial: Path, size: tuple[int, int], settings: _EncoderSettings) -> list[str]:
-    """ffmpeg reading raw ``size`` frames from stdin and writing BT.709 H.264 to ``partial``."""
+    """ffmpeg reading raw ``size`` frames from stdin and writing BT.709 H.264 (and the sound) to ``partial``."""
     width, height = size
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", settings.pixel_format, "-s", f"{width}x{height}",
                "-r", f"{settings.fps.numerator}/{settings.fps.denominator}"]
     if settings.pixel_format == "yuv420p":
         command += COLOR_TAGS  # describes the input, so ffmpeg converts nothing
-    command += ["-i", "-", "-an", "-c:v", VIDEO_CODEC, "-crf", str(int(settings.crf)), "-preset", settings.preset]
+    command += ["-i", "-"]
+    if settings.sound is None:
+        command += ["-an"]
+    else:
+        audio_path, duration = settings.sound
+        command += ["-i", audio_path, "-map", "0:v:0", "-map", "1:a:0", *_sound_options(duration)]
+    command += ["-c:v", VIDEO_CODEC, "-crf", str(int(settings.crf)), "-preset", settings.preset]
     if settings.threads is not None:
         command += ["-threads", str(int(settings.threads))]
     if settings.pixel_format == "rgb24":
@@ -294,12 +309,11 @@ def _encode(
 def _mux(video: Path, audio_path: str, duration: float, output: Path) -> None:
     """Copy the encoded video and add the sound track, padded with silence and cut to ``duration`` seconds.
 
-    A second pass because the duration is known only once the last frame is in; ``-shortest`` in the
-    first pass can overshoot by up to a few hundred milliseconds on short clips.
+    A second pass because without ``n_frames`` the duration is known only once the last frame is in;
+    ``-shortest`` in the first pass can overshoot by up to a few hundred milliseconds on short clips.
     """
     result = _run_ffmpeg(["-v", "error", "-y", "-i", str(video), "-i", audio_path, "-map", "0:v:0", "-map", "1:a:0",
-                          "-c:v", "copy", "-c:a", AUDIO_CODEC, "-b:a", AUDIO_BITRATE,
-                          "-af", f"apad,atrim=end={duration!r}", "-movflags", "+faststart", str(output)])
+                          "-c:v", "copy", *_sound_options(duration), "-movflags", "+faststart", str(output)])
     if result.returncode != 0:
         raise RuntimeError(f"ffmpeg could not add the sound track {audio_path!r}:\n{result.stderr.strip()}")
 

@@ -45,10 +45,11 @@ def test_written_file_follows_umask(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.parametrize("n_frames", [None, 30])  # sound added in a second pass, or in the encoding pass
 @pytest.mark.parametrize("audio_seconds", [3.0, 0.5])
-def test_audio_array_is_trimmed_or_padded_to_video(tmp_path, audio_seconds):
+def test_audio_array_is_trimmed_or_padded_to_video(tmp_path, audio_seconds, n_frames):
     path = write_video(tmp_path / "clip.mp4", gradient_frames(30), FPS, audio=tone(audio_seconds),
-                       sample_rate=44100, progress=False)
+                       sample_rate=44100, n_frames=n_frames, progress=False)
     info = probe_video(path)
     assert info["n_frames"] == 30
     assert info["audio_codec"] == "aac"
