@@ -1,5 +1,7 @@
-"""Throughput of the video path: encoding frames (+ sound) with ``write_video``, imageio's own ffmpeg writer
-as the peer, and the per-frame animation state (``Timeline.states``) for a large layout.
+"""Throughput of the video path: encoding frames (+ sound) with ``write_video``, from RGB frames and from
+yuv420p frames (what ``Offscreen`` hands over after its GPU conversion; here converted once in numpy),
+imageio's own ffmpeg writer as the peer, and the per-frame animation state (``Timeline.states``) for a
+large layout.
 
     python benchmarks/bench_video.py --width 640 --height 360 --frames 120 --neurons 200000
 
@@ -22,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from immersions.render.animation import Timeline
+from immersions.render.offscreen import YUV420P_COEFFICIENTS
 from immersions.render.video import probe_video, write_video
 
 
@@ -38,6 +41,18 @@ def make_frames(count: int, width: int, height: int, seed: int) -> list[np.ndarr
         frame[..., 2] = rng.integers(0, 64, size=(height, width), dtype=np.uint8)
         frames.append(frame)
     return frames
+
+
+def as_yuv420p(frame: np.ndarray) -> np.ndarray:
+    """An even-sized RGB frame in yuv420p layout, ``(3 * H // 2, W)``: BT.709 limited range, 2x2 chroma means."""
+    rgb = frame.astype(np.float32) / 255
+    height, width = frame.shape[:2]
+    blocks = rgb.reshape(height // 2, 2, width // 2, 2, 3).mean(axis=(1, 3))
+    planes = [rgb @ YUV420P_COEFFICIENTS[0, :3] + YUV420P_COEFFICIENTS[0, 3],
+              blocks @ YUV420P_COEFFICIENTS[1, :3] + YUV420P_COEFFICIENTS[1, 3],
+              blocks @ YUV420P_COEFFICIENTS[2, :3] + YUV420P_COEFFICIENTS[2, 3]]
+    flat = np.concatenate([np.rint(plane * 255).ravel() for plane in planes])
+    return flat.astype(np.uint8).reshape(3 * height // 2, width)
 
 
 def timed(run: Callable[[], object], warmup: int, repeats: int) -> list[float]:
@@ -89,6 +104,7 @@ def main() -> None:
     args = parser.parse_args()
 
     frames = make_frames(args.frames, args.width, args.height, args.seed)
+    inputs = {"rgb24": frames, "yuv420p": [as_yuv420p(frame) for frame in frames]}
     duration = args.frames / args.fps
     sample_rate = 44100
     rng = np.random.default_rng(args.seed)
@@ -97,15 +113,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / "bench.mp4"
         for preset in args.presets:
-            def ours(with_sound: bool) -> None:
-                write_video(target, frames, args.fps, audio=audio if with_sound else None,
-                            sample_rate=sample_rate if with_sound else None, crf=args.crf, preset=preset,
-                            progress=False)
+            def ours(with_sound: bool, pixel_format: str) -> None:
+                write_video(target, inputs[pixel_format], args.fps, audio=audio if with_sound else None,
+                            sample_rate=sample_rate if with_sound else None, n_frames=args.frames, crf=args.crf,
+                            preset=preset, pixel_format=pixel_format, progress=False)
 
-            for with_sound in (False, True):
-                times = timed(lambda: ours(with_sound), args.warmup, args.repeats)
-                rows.append(row("write_video+audio" if with_sound else "write_video", times, args.frames,
-                                preset=preset, audio=with_sound))
+            for pixel_format in inputs:
+                for with_sound in (False, True):
+                    times = timed(lambda: ours(with_sound, pixel_format), args.warmup, args.repeats)
+                    rows.append(row("write_video+audio" if with_sound else "write_video", times, args.frames,
+                                    preset=preset, audio=with_sound, pixel_format=pixel_format))
             times = timed(imageio_peer(target, frames, args.fps, args.crf, preset), args.warmup, args.repeats)
             rows.append(row("imageio.get_writer (peer)", times, args.frames, preset=preset, audio=False))
         write_video(target, frames, args.fps, audio=audio, sample_rate=sample_rate, progress=False)
@@ -137,8 +154,9 @@ def main() -> None:
     path = args.out / f"video_{args.machine}.json"
     path.write_text(json.dumps(record, indent=2))
     for entry in rows:
-        label = " ".join(f"{k}={entry[k]}" for k in ("preset", "audio", "interpolation") if k in entry)
-        print(f"{entry['name']:<28} {label:<28} median {entry['median_s'] * 1e3:9.1f} ms  "
+        label = " ".join(f"{k}={entry[k]}" for k in ("preset", "audio", "pixel_format", "interpolation")
+                         if k in entry)
+        print(f"{entry['name']:<28} {label:<48} median {entry['median_s'] * 1e3:9.1f} ms  "
               f"{entry['frames_per_s']:8.1f} frames/s")
     print(f"wrote {path}")
 
