@@ -9,8 +9,9 @@ Pixel formats (``pixel_format``): ``"rgb24"`` gives ``(height, width, 3)`` image
 video frames in ffmpeg's planar 4:2:0 layout, converted on the GPU (``shaders/yuv420p.glsl``): a
 ``(3 * H // 2, W)`` uint8 array holding the Y plane (``H`` rows of ``W``), then U and V (``H/2`` rows of
 ``W/2`` each), where ``W``, ``H`` are the size rounded up to even numbers (black padding at the right and
-bottom). BT.709 in limited ("tv") range, chroma the mean of each 2x2 block (centre siting). Half the bytes
-of RGB are read back and piped, and the encoder has no colour conversion left to do.
+bottom). BT.709 in limited ("tv") range, chroma the mean of each 2x2 block (centred on it; players that
+assume left siting shift chroma by a quarter pixel). Half the bytes of RGB are read back and piped, and
+the encoder has no colour conversion left to do.
 """
 from __future__ import annotations
 
@@ -33,9 +34,9 @@ _KG = 1.0 - _KR - _KB
 _LUMA = (219 / 255) * np.array([_KR, _KG, _KB])
 _CB = (224 / 255) * np.array([-_KR, -_KG, 1.0 - _KB]) / (2.0 * (1.0 - _KB))
 _CR = (224 / 255) * np.array([1.0 - _KR, -_KG, -_KB]) / (2.0 * (1.0 - _KR))
-_IMAGE_UNIT = 15  # texture unit of the rendered image in the yuv420p pass, clear of the scene's units
 YUV420P_COEFFICIENTS = np.array([[*_LUMA, 16 / 255], [*_CB, 128 / 255], [*_CR, 128 / 255]], dtype=np.float32)
 """Rows Y, U (Cb), V (Cr): ``plane = rgb @ row[:3] + row[3]``, RGB and planes in [0, 1] (BT.709, limited range)."""
+_IMAGE_UNIT = 15  # texture unit of the rendered image in the yuv420p pass, clear of the scene's units
 
 INSTALL_HINT = ("install an OpenGL driver with EGL: on Debian/Ubuntu `apt-get install libegl1 libgl1-mesa-dri` "
                 "(Mesa, software or GPU), or the GPU vendor's driver")

@@ -34,8 +34,10 @@ AUDIO_CODEC = "aac"
 DEFAULT_CRF = 18
 AUDIO_BITRATE = "192k"
 PIXEL_FORMATS = ("rgb24", "yuv420p")
-COLOR_TAGS = ("-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv")
-"""ffmpeg options stating BT.709 in limited range: the stream's tags, and the yuv420p input's description."""
+RGB_TAGS = ("-color_primaries", "bt709", "-color_trc", "bt709")
+COLOR_TAGS = ("-colorspace", "bt709", *RGB_TAGS, "-color_range", "tv")
+"""ffmpeg options stating BT.709 in limited range: the stream's tags, and the yuv420p input's description
+(RGB input is described by ``RGB_TAGS``: BT.709 primaries and transfer, as sRGB's)."""
 RGB_TO_YUV = "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
@@ -209,8 +211,7 @@ def _encoder_command(partial: Path, size: tuple[int, int], settings: _EncoderSet
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", settings.pixel_format, "-s", f"{width}x{height}",
                "-r", f"{settings.fps.numerator}/{settings.fps.denominator}"]
-    if settings.pixel_format == "yuv420p":
-        command += COLOR_TAGS  # describes the input, so ffmpeg converts nothing
+    command += COLOR_TAGS if settings.pixel_format == "yuv420p" else RGB_TAGS  # the input, as it is
     command += ["-i", "-"]
     if settings.sound is None:
         command += ["-an"]

@@ -92,7 +92,7 @@ def test_yuv420p_frames_are_encoded_as_given_and_tagged_bt709(tmp_path):
     np.testing.assert_array_equal(decoded_yuv420p(path, 64, 48), np.stack(frames))
     info = probe_video(path)
     assert (info["width"], info["height"], info["n_frames"]) == (64, 48, 4)
-    assert "yuv420p(tv, bt709" in stream_description(path)
+    assert "yuv420p(tv, bt709, " in stream_description(path)  # matrix, primaries and transfer all BT.709
 
 
 def test_rgb_frames_are_converted_with_bt709(tmp_path):
@@ -102,7 +102,7 @@ def test_rgb_frames_are_converted_with_bt709(tmp_path):
     decoded = decoded_yuv420p(path, 64, 48)
     for frame, image in zip(decoded, frames):
         assert np.abs(frame - bt709_yuv420p(image)).max() <= 2.0
-    assert "yuv420p(tv, bt709" in stream_description(path)
+    assert "yuv420p(tv, bt709, " in stream_description(path)  # matrix, primaries and transfer all BT.709
 
 
 @pytest.mark.parametrize("bad", [np.zeros((48, 64, 3), np.uint8), np.zeros((70, 64), np.uint8),
