@@ -11,7 +11,9 @@ video frames in ffmpeg's planar 4:2:0 layout, converted on the GPU (``shaders/yu
 ``W/2`` each), where ``W``, ``H`` are the size rounded up to even numbers (black padding at the right and
 bottom). BT.709 in limited ("tv") range, chroma the mean of each 2x2 block (centred on it; players that
 assume left siting shift chroma by a quarter pixel). Half the bytes of RGB are read back and piped, and
-the encoder has no colour conversion left to do.
+the encoder has no colour conversion left to do. On software rasterisers, where the conversion is bound by
+texel fetches, only the tiles the scene may have lit (``Scene.footprint``) are converted; the rest of the
+frame is the background's constant values.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import moderngl
 import numpy as np
 
 from .camera import Camera
-from .scene import Scene
+from .scene import SOFTWARE_RENDERERS, Scene
 from .shaders import load_program
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ _CR = (224 / 255) * np.array([1.0 - _KR, -_KG, -_KB]) / (2.0 * (1.0 - _KR))
 YUV420P_COEFFICIENTS = np.array([[*_LUMA, 16 / 255], [*_CB, 128 / 255], [*_CR, 128 / 255]], dtype=np.float32)
 """Rows Y, U (Cb), V (Cr): ``plane = rgb @ row[:3] + row[3]``, RGB and planes in [0, 1] (BT.709, limited range)."""
 _IMAGE_UNIT = 15  # texture unit of the rendered image in the yuv420p pass, clear of the scene's units
+YUV_TILE_TEXELS = 16  # on software rasterisers the yuv420p pass converts only tiles the scene may have lit
 
 INSTALL_HINT = ("install an OpenGL driver with EGL: on Debian/Ubuntu `apt-get install libegl1 libgl1-mesa-dri` "
                 "(Mesa, software or GPU), or the GPU vendor's driver")
@@ -63,7 +66,12 @@ def yuv420p_size(width: int, height: int) -> tuple[int, int]:
 
 class _Yuv420pConverter:
     """The GPU pass from the rendered RGB texture to yuv420p planes (``shaders/yuv420p.glsl``), their
-    read-back into a pixel buffer and their assembly into a frame (luma rows interleaved)."""
+    read-back into a pixel buffer and their assembly into a frame (luma rows interleaved).
+
+    Given the tiles that may differ from the background (``Scene.footprint``), it clears the planes to the
+    background's values and converts only those tiles: in a typical frame of the demo a third of the
+    frame, and the pass is bound by texel fetches on software rasterisers.
+    """
 
     def __init__(self, ctx: moderngl.Context, image: moderngl.Texture):
         self.ctx = ctx
@@ -75,10 +83,16 @@ class _Yuv420pConverter:
         padded = (width, height) != tuple(image.size)
         self._objects: list = []
         self._program = self._own(load_program(ctx, "yuv420p.glsl", {"BLOCKS": blocks, "PAD": int(padded)}))
-        self._vao = self._own(ctx.vertex_array(self._program, []))
         size = (width // (2 * blocks), height // 2)
         components = (2 * blocks, 2 * blocks, blocks, blocks)
-        self._framebuffer = self._own(ctx.framebuffer([self._own(ctx.texture(size, k)) for k in components]))
+        targets = [self._own(ctx.texture(size, k)) for k in components]
+        self._framebuffer = self._own(ctx.framebuffer(targets))
+        self._plane_framebuffers = [self._own(ctx.framebuffer([target])) for target in targets]  # to clear
+        self._plane_rows = (0, 0, 1, 2)  # row of YUV420P_COEFFICIENTS each target holds
+        self.tile = (YUV_TILE_TEXELS * 2 * blocks, YUV_TILE_TEXELS * 2)  # a square of texels, in image pixels
+        columns, rows = -(-width // self.tile[0]), -(-height // self.tile[1])
+        self._tiles = self._own(ctx.buffer(reserve=columns * rows * 8))
+        self._vao = self._own(ctx.vertex_array(self._program, [(self._tiles, "2i/i", "in_tile")]))
         self._reads = []  # (attachment, components, offset in the pixel buffer)
         offset = 0
         for attachment, k in enumerate(components):
@@ -89,6 +103,7 @@ class _Yuv420pConverter:
         for name, coefficients in zip(("u_luma", "u_cb", "u_cr"), YUV420P_COEFFICIENTS):
             self._program[name].value = tuple(float(c) for c in coefficients)
         self._program["u_image"].value = _IMAGE_UNIT
+        self._program["u_target_size"].value = tuple(float(v) for v in size)
 
     def _own(self, resource):
         self._objects.append(resource)
@@ -99,13 +114,32 @@ class _Yuv420pConverter:
             resource.release()
         self._objects.clear()
 
-    def convert_into(self, buffer: moderngl.Buffer) -> None:
-        """Convert the current image and copy its planes into ``buffer`` (at least ``nbytes``)."""
+    def convert_into(self, buffer: moderngl.Buffer, tiles: np.ndarray | None = None,
+                     background: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:
+        """Convert the current image and copy its planes into ``buffer`` (at least ``nbytes``): all of it, or
+        only ``tiles`` ((K, 2) column, row of ``self.tile`` pixel tiles from the bottom) with every other
+        pixel taken to be ``background`` (RGB in [0, 1])."""
         self.ctx.disable(moderngl.BLEND)
         self._image.use(_IMAGE_UNIT)
-        self._framebuffer.use()
-        self._framebuffer.viewport = (0, 0, *self._framebuffer.size)
-        self._vao.render(moderngl.TRIANGLES, vertices=3)
+        if tiles is None:
+            self._program["u_tile_texels"].value = 0.0
+            self._framebuffer.use()
+            self._framebuffer.viewport = (0, 0, *self._framebuffer.size)
+            self._vao.render(moderngl.TRIANGLES, vertices=3)
+        else:
+            values = YUV420P_COEFFICIENTS[:, :3] @ np.asarray(background, dtype=np.float32) + YUV420P_COEFFICIENTS[:, 3]
+            for framebuffer, row in zip(self._plane_framebuffers, self._plane_rows):
+                framebuffer.use()
+                framebuffer.clear(*(float(values[row]),) * 4)
+            self._framebuffer.use()
+            self._framebuffer.viewport = (0, 0, *self._framebuffer.size)
+            if len(tiles):
+                self._program["u_tile_texels"].value = float(YUV_TILE_TEXELS)
+                self._tiles.orphan()
+                self._tiles.write(np.ascontiguousarray(tiles, dtype=np.int32))
+                self.ctx.enable(moderngl.PROGRAM_POINT_SIZE)
+                self._vao.render(moderngl.POINTS, vertices=1, instances=len(tiles))
+                self.ctx.disable(moderngl.PROGRAM_POINT_SIZE)
         for attachment, components, offset in self._reads:
             self._framebuffer.read_into(buffer, components=components, attachment=attachment, alignment=1,
                                         write_offset=offset)
@@ -137,6 +171,11 @@ class Offscreen:
         self.ctx = create_context(backend)
         self._objects: list = []
         self._yuv: _Yuv420pConverter | None = None
+        # Converting only the lit tiles pays on software rasterisers; odd sizes convert everything, so that
+        # their padding stays black whatever the background.
+        self._convert_tiles = (any(name in self.ctx.info["GL_RENDERER"].lower() for name in SOFTWARE_RENDERERS)
+                               and self.ctx.info["GL_POINT_SIZE_RANGE"][1] >= YUV_TILE_TEXELS
+                               and self.width % 2 == 0 and self.height % 2 == 0)
         try:
             size = (self.width, self.height)
             max_samples = self.ctx.info["GL_MAX_SAMPLES"]
@@ -192,14 +231,17 @@ class Offscreen:
         if self.fbo is not self._resolved:
             self.ctx.copy_framebuffer(self._resolved, self.fbo)
 
-    def _read_into(self, buffer: moderngl.Buffer, pixel_format: str) -> None:
-        """Copy the drawn frame into ``buffer`` in ``pixel_format`` (asynchronous on GPUs)."""
+    def _read_into(self, buffer: moderngl.Buffer, scene: Scene, pixel_format: str) -> None:
+        """Copy the frame ``scene`` drew into ``buffer`` in ``pixel_format`` (asynchronous on GPUs)."""
         if pixel_format == "rgb24":
             self._resolved.read_into(buffer, components=3, alignment=1)
             return
         if self._yuv is None:
             self._yuv = _Yuv420pConverter(self.ctx, self._image)
-        self._yuv.convert_into(buffer)
+        if self._convert_tiles:
+            self._yuv.convert_into(buffer, scene.footprint(self._yuv.tile), scene.background)
+        else:
+            self._yuv.convert_into(buffer)
 
     def _as_image(self, buffer: moderngl.Buffer, pixel_format: str) -> np.ndarray:
         if pixel_format == "rgb24":
@@ -212,7 +254,7 @@ class Offscreen:
         for ``"rgb24"``, a yuv420p frame for ``"yuv420p"`` (see the module docstring)."""
         self._check(scene, pixel_format)
         self._draw(scene, camera)
-        self._read_into(self._pixel_buffers[0], pixel_format)
+        self._read_into(self._pixel_buffers[0], scene, pixel_format)
         return self._as_image(self._pixel_buffers[0], pixel_format)
 
     def frames(self, scene: Scene, cameras: Iterable[Camera], pixel_format: str = "rgb24") -> Iterator[np.ndarray]:
@@ -224,7 +266,7 @@ class Offscreen:
         for index, camera in enumerate(cameras):
             self._draw(scene, camera)
             target = self._pixel_buffers[index % 2]
-            self._read_into(target, pixel_format)
+            self._read_into(target, scene, pixel_format)
             if pending is not None:
                 yield self._as_image(pending, pixel_format)
             pending = target

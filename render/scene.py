@@ -196,20 +196,44 @@ def _live_framebuffer(ctx: moderngl.Context) -> moderngl.Framebuffer:
     return bound
 
 
-def occupied_tiles(positions: np.ndarray, projection: np.ndarray, size: tuple[int, int], extent_px: float,
-                   tile_px: int = TILE_PX) -> np.ndarray:
-    """``(K, 2)`` int32 (column, row) of the ``tile_px`` tiles of a ``size`` framebuffer (rows from the
-    bottom, as ``gl_FragCoord``) that a disc of ``extent_px`` around any projected position can touch.
+def pixel_coordinates(points: np.ndarray, projection: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """World points ``(N, 2)`` projected to framebuffer pixels (float64, from the bottom left, as ``gl_FragCoord``)."""
+    matrix = projection.astype(np.float64)
+    ndc = points.astype(np.float64) @ matrix[:2, :2] + matrix[3, :2]  # pyrr row-vector convention
+    return (ndc + 1.0) * (0.5 * np.asarray(size, dtype=np.float64))
 
-    O(N + tiles): mark each centre's tile in a grid with a margin of ``r = ceil(extent / tile)`` tiles,
+
+def tiles_overlapping(low: np.ndarray, high: np.ndarray, size: tuple[int, int], tile: tuple[int, int]) -> np.ndarray:
+    """``(K, 2)`` int32 (column, row) of the ``tile`` (width, height) pixel tiles of a ``size`` framebuffer that
+    overlap any of the boxes ``low[i]`` .. ``high[i]`` (pixels, (N, 2); rows from the bottom, as ``gl_FragCoord``).
+
+    O(N + tiles): each box adds 1 inside its tile range of a difference table (four corner updates through
+    one ``bincount``), whose 2-D cumulative sum counts the boxes over each tile.
+    """
+    columns, rows = -(-size[0] // tile[0]), -(-size[1] // tile[1])
+    limit = np.array([columns, rows])
+    first = np.clip(np.floor(low / tile), 0, limit).astype(np.int64)
+    last = np.clip(np.floor(high / tile) + 1, 0, limit).astype(np.int64)
+    corners = [(first[:, 1], first[:, 0], 1.0), (first[:, 1], last[:, 0], -1.0),
+               (last[:, 1], first[:, 0], -1.0), (last[:, 1], last[:, 0], 1.0)]
+    flat = np.concatenate([r * (columns + 1) + c for r, c, _ in corners])
+    signs = np.repeat([sign for _, _, sign in corners], len(low))
+    table = np.bincount(flat, weights=signs, minlength=(rows + 1) * (columns + 1)).reshape(rows + 1, columns + 1)
+    tile_rows, tile_columns = np.nonzero(table.cumsum(axis=0).cumsum(axis=1)[:rows, :columns] > 0.5)
+    return np.stack([tile_columns, tile_rows], axis=1).astype(np.int32)
+
+
+def tiles_near(pixels: np.ndarray, size: tuple[int, int], reach_px: float, tile_px: int = TILE_PX) -> np.ndarray:
+    """``(K, 2)`` int32 (column, row) of the ``tile_px`` tiles of a ``size`` framebuffer holding a pixel within
+    ``reach_px`` of any of ``pixels`` ((N, 2), rows from the bottom, as ``gl_FragCoord``).
+
+    O(N + tiles): mark each point's tile in a grid with a margin of ``r = ceil(reach / tile)`` tiles,
     then dilate by ``r`` with a summed-area table.
     """
     width, height = size
     columns, rows = -(-width // tile_px), -(-height // tile_px)
-    margin = int(np.ceil((extent_px + 1.0) / tile_px))  # one pixel of slack for float32 rasterisation
-    matrix = projection.astype(np.float64)
-    ndc = positions.astype(np.float64) @ matrix[:2, :2] + matrix[3, :2]  # pyrr row-vector convention
-    cells = np.floor((ndc + 1.0) * 0.5 * (width, height) / tile_px).astype(np.int64) + margin
+    margin = int(np.ceil((reach_px + 1.0) / tile_px))  # one pixel of slack for float32 rasterisation
+    cells = np.floor(pixels / tile_px).astype(np.int64) + margin
     grid_shape = (rows + 2 * margin, columns + 2 * margin)
     inside = np.all((cells >= 0) & (cells < (grid_shape[1], grid_shape[0])), axis=1)
     grid = np.zeros(grid_shape, dtype=np.int32)
@@ -221,6 +245,13 @@ def occupied_tiles(positions: np.ndarray, projection: np.ndarray, size: tuple[in
               - table[span:span + rows, :columns] + table[:rows, :columns])
     tile_rows, tile_columns = np.nonzero(window)
     return np.stack([tile_columns, tile_rows], axis=1).astype(np.int32)
+
+
+def occupied_tiles(positions: np.ndarray, projection: np.ndarray, size: tuple[int, int], extent_px: float,
+                   tile_px: int = TILE_PX) -> np.ndarray:
+    """``(K, 2)`` int32 (column, row) of the ``tile_px`` tiles of a ``size`` framebuffer (rows from the
+    bottom, as ``gl_FragCoord``) that a disc of ``extent_px`` around any projected position can touch."""
+    return tiles_near(pixel_coordinates(positions, projection, size), size, extent_px, tile_px)
 
 
 class _IndexMap:
@@ -420,6 +451,8 @@ class Scene:
                 raise ValueError(f"layer_colors must have shape (layers >= {self.n_layers}, 3), got {colors.shape}")
         pairs = None if edges is None else _subset_edges(edges, self.n_neurons, int(max_edges), seed)
         self.n_edges_drawn = 0 if pairs is None else len(pairs)
+        self._edge_pairs = pairs
+        self._last_view: tuple | None = None  # (projection, framebuffer size, disc extent) of the last draw
         defines = {"LAYER_COLORS": int(colors is not None)}
         try:
             self._create_objects(defines, colormap, colors, pairs)
@@ -604,6 +637,7 @@ class Scene:
         projection = camera.matrix(aspect=width / height, flip_y=flip_y)
         radius_px = self.point_size * height / camera.height
         extent_px = max(radius_px, self.min_point_px) + 1.0  # largest disc plus its anti-aliased rim
+        self._last_view = (projection, (width, height), extent_px)
         framebuffer.use()
         framebuffer.viewport = (0, 0, width, height)
         self.ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
@@ -647,6 +681,22 @@ class Scene:
             self._edge_program["u_edge_floor"].value = self.edge_floor
             self._edge_program["u_edge_color"].value = self.edge_color
             self._edge_vao.render(moderngl.LINES)
+
+    def footprint(self, tile: tuple[int, int]) -> np.ndarray:
+        """``(K, 2)`` int32 (column, row from the bottom, as ``gl_FragCoord``) of the ``tile`` (width, height)
+        pixel tiles of the last draw's framebuffer that it may have lit: those overlapping the box of a lit
+        neuron's disc or of a drawn edge (plus a pixel of slack). Every other pixel holds the background.
+        O(lit neurons + edges) numpy."""
+        if self._last_view is None:
+            raise RuntimeError("footprint needs a draw first")
+        projection, size, extent_px = self._last_view
+        centres = pixel_coordinates(self._positions[self._lit_neurons()], projection, size)
+        low, high = [centres - (extent_px + 1.0)], [centres + (extent_px + 1.0)]
+        if self.show_edges and self._edge_pairs is not None:
+            ends = pixel_coordinates(self._positions[self._edge_pairs.reshape(-1)], projection, size)
+            low.append(np.minimum(ends[0::2], ends[1::2]) - 2.0)
+            high.append(np.maximum(ends[0::2], ends[1::2]) + 2.0)
+        return tiles_overlapping(np.concatenate(low), np.concatenate(high), size, tile)
 
     # ---- convenience -----------------------------------------------------------------------------
     def fitted_camera(self, aspect: float = 1.0, margin: float = 0.05) -> Camera:

@@ -1,18 +1,34 @@
 #version 330
-// The rendered RGB image as the planes of a yuv420p video frame, drawn as one triangle with one fragment
-// per BLOCKS horizontally adjacent 2x2 pixel blocks: each source pixel is read once, for its luma and
-// its block's chroma (the block mean). Four targets of (width / (2 * BLOCKS), height / 2) texels: the luma
-// of the block's top row and of its bottom row (2 * BLOCKS bytes per texel each), Cb and Cr (BLOCKS
-// bytes each). Read back, they are the frame's planes with the luma rows to interleave: half the bytes of
-// RGB, and ffmpeg has no colour conversion left to do. With PAD, pixels beyond the image (the padding of
-// odd sizes to the even ones 4:2:0 needs) are black. texelFetch only: filtered sampling costs several
-// times more on software rasterisers.
+// The rendered RGB image as the planes of a yuv420p video frame, one fragment per BLOCKS horizontally
+// adjacent 2x2 pixel blocks: each source pixel is read once, for its luma and its block's chroma (the
+// block mean). Four targets of (width / (2 * BLOCKS), height / 2) texels: the luma of the block's top row
+// and of its bottom row (2 * BLOCKS bytes per texel each), Cb and Cr (BLOCKS bytes each). Read back, they
+// are the frame's planes with the luma rows to interleave: half the bytes of RGB, and ffmpeg has no
+// colour conversion left to do. With PAD, pixels beyond the image (the padding of odd sizes to the even
+// ones 4:2:0 needs) are black. texelFetch only: filtered sampling costs several times more on software
+// rasterisers.
+// Drawn as one square point per tile of the frame that holds more than the background (the rest of the
+// targets is cleared to the background's values): points are rasterised as axis-aligned squares, without
+// the diagonal a quad's two triangles would shade twice. Or, with u_tile_texels 0, as one triangle over
+// everything.
 #include "fullscreen.glsl"
 
 #if defined VERTEX_SHADER
 
+in ivec2 in_tile;             // per instance: tile column and row, from the bottom left
+uniform float u_tile_texels;  // side of a tile in texels of the targets; 0: the whole frame
+uniform vec2 u_target_size;   // texels of the targets
+
 void main() {
-    gl_Position = fullscreen_position(gl_VertexID);
+    if (u_tile_texels == 0.0) {
+        gl_Position = fullscreen_position(gl_VertexID);
+        return;
+    }
+    // A point whose centre leaves the viewport is dropped: the last, partial tiles move inwards (by less
+    // than half a tile, so they still reach the edge; what they cover twice converts to the same values).
+    vec2 centre = min((vec2(in_tile) + 0.5) * u_tile_texels, u_target_size - 0.5);
+    gl_PointSize = u_tile_texels;
+    gl_Position = vec4(centre / u_target_size * 2.0 - 1.0, 0.0, 1.0);
 }
 
 #elif defined FRAGMENT_SHADER

@@ -8,7 +8,7 @@ import pytest
 
 from immersions.render.camera import Camera
 from immersions.render.offscreen import Offscreen
-from immersions.render.scene import Scene
+from immersions.render.scene import Scene, tiles_overlapping
 from immersions.render.video import _run_ffmpeg, probe_video, write_video
 
 CAMERA = Camera(center=(0.0, 0.0), height=2.0)
@@ -30,12 +30,16 @@ def bt709_yuv420p(rgb: np.ndarray) -> np.ndarray:
     return np.concatenate([plane.ravel() for plane in planes]).reshape(-1, padded.shape[1])
 
 
-def colourful_scene(ctx, seed: int = 0) -> Scene:
-    """Overlapping discs of many colours and brightnesses (some saturating) over the whole view."""
+def colourful_scene(ctx, seed: int = 0, n: int = 150) -> Scene:
+    """Overlapping discs of many colours and brightnesses (some saturating, some dark) over the whole view,
+    and edges, some reaching far outside it."""
     rng = np.random.default_rng(seed)
-    positions = rng.uniform(-1.1, 1.1, size=(150, 2)).astype(np.float32)
-    scene = Scene(ctx, positions, point_size=0.12, colormap="viridis", normalize="fixed")
-    scene.update(activations=rng.random(150).astype(np.float32))
+    positions = rng.uniform(-1.1, 1.1, size=(n, 2)).astype(np.float32)
+    positions[:3] *= 20.0
+    edges = rng.integers(0, n, size=(n // 2, 2))
+    scene = Scene(ctx, positions, edges=edges, edge_alpha=0.5, point_size=0.05, colormap="viridis",
+                  normalize="fixed")
+    scene.update(activations=np.where(rng.random(n) < 0.3, 0.0, rng.random(n)).astype(np.float32))
     return scene
 
 
@@ -72,6 +76,47 @@ def test_pipelined_yuv420p_frames_match_direct_renders():
     assert len(frames) == len(expected)
     for frame, reference in zip(frames, expected):
         np.testing.assert_array_equal(frame, reference)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_footprint_holds_every_lit_pixel(seed):
+    """Pixels outside the footprint's tiles are background: converting only those tiles loses nothing."""
+    try:
+        offscreen = Offscreen(200, 120)
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    rng = np.random.default_rng(seed)
+    centres = np.array([[-0.9, 0.5], [0.6, -0.4]])
+    positions = (centres[rng.integers(0, 2, 60)] + rng.normal(scale=0.12, size=(60, 2))).astype(np.float32)
+    edges = np.concatenate([rng.integers(0, 30, size=(20, 2)), [[0, 59], [1, 2]]])
+    tile = (16, 8)
+    with offscreen, Scene(offscreen.ctx, positions, edges=edges, edge_alpha=0.5, point_size=0.04,
+                          normalize="fixed", background=(0.1, 0.0, 0.2)) as scene:
+        scene.update(activations=np.where(rng.random(60) < 0.3, 0.0, rng.random(60)).astype(np.float32))
+        image = offscreen.render(scene, CAMERA)
+        tiles = scene.footprint(tile)
+    covered = np.zeros(image.shape[:2], bool)
+    for column, row in tiles:  # framebuffer rows; drawn flipped, so they are the image's rows from the top
+        covered[row * tile[1]:(row + 1) * tile[1], column * tile[0]:(column + 1) * tile[0]] = True
+    background = np.round(np.array([0.1, 0.0, 0.2]) * 255)
+    assert (image[~covered] == background).all()
+    assert 0.05 < covered.mean() < 0.9, "the scene should leave some tiles dark and light others"
+    assert (image[covered] != background).any(axis=-1).mean() > 0.05
+
+
+def test_tiles_overlapping_matches_a_direct_count():
+    rng = np.random.default_rng(4)
+    low = rng.uniform(-50, 260, size=(40, 2))
+    high = low + rng.uniform(0, 60, size=(40, 2))
+    size, tile = (200, 120), (16, 8)
+    got = {tuple(t) for t in tiles_overlapping(low, high, size, tile)}
+    expected = set()
+    for column in range(-(-size[0] // tile[0])):
+        for row in range(-(-size[1] // tile[1])):
+            box_low, box_high = np.array([column, row]) * tile, (np.array([column, row]) + 1) * tile
+            if np.any(np.all((low < box_high) & (high >= box_low), axis=1)):
+                expected.add((column, row))
+    assert got == expected and expected
 
 
 def decoded_yuv420p(path, width: int, height: int) -> np.ndarray:
