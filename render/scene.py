@@ -223,17 +223,18 @@ def tiles_overlapping(low: np.ndarray, high: np.ndarray, size: tuple[int, int], 
     return np.stack([tile_columns, tile_rows], axis=1).astype(np.int32)
 
 
-def tiles_near(pixels: np.ndarray, size: tuple[int, int], reach_px: float, tile_px: int = TILE_PX) -> np.ndarray:
-    """``(K, 2)`` int32 (column, row) of the ``tile_px`` tiles of a ``size`` framebuffer holding a pixel within
-    ``reach_px`` of any of ``pixels`` ((N, 2), rows from the bottom, as ``gl_FragCoord``).
+def occupied_tiles(positions: np.ndarray, projection: np.ndarray, size: tuple[int, int], extent_px: float,
+                   tile_px: int = TILE_PX) -> np.ndarray:
+    """``(K, 2)`` int32 (column, row) of the ``tile_px`` tiles of a ``size`` framebuffer (rows from the
+    bottom, as ``gl_FragCoord``) that a disc of ``extent_px`` around any projected position can touch.
 
-    O(N + tiles): mark each point's tile in a grid with a margin of ``r = ceil(reach / tile)`` tiles,
+    O(N + tiles): mark each centre's tile in a grid with a margin of ``r = ceil(extent / tile)`` tiles,
     then dilate by ``r`` with a summed-area table.
     """
     width, height = size
     columns, rows = -(-width // tile_px), -(-height // tile_px)
-    margin = int(np.ceil((reach_px + 1.0) / tile_px))  # one pixel of slack for float32 rasterisation
-    cells = np.floor(pixels / tile_px).astype(np.int64) + margin
+    margin = int(np.ceil((extent_px + 1.0) / tile_px))  # one pixel of slack for float32 rasterisation
+    cells = np.floor(pixel_coordinates(positions, projection, size) / tile_px).astype(np.int64) + margin
     grid_shape = (rows + 2 * margin, columns + 2 * margin)
     inside = np.all((cells >= 0) & (cells < (grid_shape[1], grid_shape[0])), axis=1)
     grid = np.zeros(grid_shape, dtype=np.int32)
@@ -245,13 +246,6 @@ def tiles_near(pixels: np.ndarray, size: tuple[int, int], reach_px: float, tile_
               - table[span:span + rows, :columns] + table[:rows, :columns])
     tile_rows, tile_columns = np.nonzero(window)
     return np.stack([tile_columns, tile_rows], axis=1).astype(np.int32)
-
-
-def occupied_tiles(positions: np.ndarray, projection: np.ndarray, size: tuple[int, int], extent_px: float,
-                   tile_px: int = TILE_PX) -> np.ndarray:
-    """``(K, 2)`` int32 (column, row) of the ``tile_px`` tiles of a ``size`` framebuffer (rows from the
-    bottom, as ``gl_FragCoord``) that a disc of ``extent_px`` around any projected position can touch."""
-    return tiles_near(pixel_coordinates(positions, projection, size), size, extent_px, tile_px)
 
 
 class _IndexMap:
