@@ -120,7 +120,8 @@ def _timed(fn: Callable[[], object], repeats: int, device: str) -> tuple[float, 
 
 def _memory(device: str) -> dict:
     """Peak memory so far and the 1-min load average, recorded with every row."""
-    mem = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "load_1min": os.getloadavg()[0]}
+    mem = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "load_1min": os.getloadavg()[0]}
     if torch.device(device).type == "cuda":
         mem["cuda_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         torch.cuda.reset_peak_memory_stats(device)
@@ -232,8 +233,9 @@ def time_peer(name: str, graph: NeuronGraph, args: argparse.Namespace) -> dict |
     pos = peer.read(result)
     readback = time.perf_counter() - start
     if pos.shape != (graph.n_vertices, 2) or not np.isfinite(pos).all():
-        raise RuntimeError(f"peer {name} returned positions of shape {pos.shape} with non-finite entries "
-                           f"{int(np.count_nonzero(~np.isfinite(pos)))}; expected ({graph.n_vertices}, 2), finite")
+        raise RuntimeError(f"peer {name} returned positions of shape {pos.shape} with "
+                           f"{int(np.count_nonzero(~np.isfinite(pos)))} non-finite entries; expected "
+                           f"({graph.n_vertices}, 2), all finite")
     score = neighborhood_preservation(graph, pos, n_samples=NP_SAMPLES, seed=args.seed)
     logger.info("peer %s: %.2f s (conversion %.2f s), NP %.4f", name, seconds, conversion, score)
     return {"peer": name, "graph": f"king-grid:{int(np.sqrt(graph.n_vertices))}", "n": graph.n_vertices,
@@ -265,7 +267,8 @@ def _peer(name: str, graph: NeuronGraph, start_pos: np.ndarray, seed: int) -> Pe
 
 
 def _ogdf_fmmm(graph: NeuronGraph, seed: int) -> Peer:
-    """OGDF's FM^3 (``FMMMLayout``, single-threaded) with its default high-level options and a fixed seed.
+    """OGDF's FM^3 (``FMMMLayout``, single-threaded): high-level options at their defaults (quality versus
+    speed "beautiful and fast"), seeded.
 
     The bindings do not expose FM^3's keep-positions placement, so it starts from its own seeded initial
     placement rather than the shared start positions.
