@@ -3,7 +3,9 @@
 The question is how much composer or instrument information the self-supervised features carry in a
 linearly readable form. Clips are split by piece (no piece contributes clips to both sides), so a probe
 cannot score by recognising a recording it has already seen. Features are c mean-pooled over each clip;
-the probe is a standardised multinomial logistic regression. The baseline is the same architecture with a
+the probe is a standardised multinomial logistic regression whose regularisation is chosen by
+cross-validation over the training pieces only (grouped folds, so no piece is on both sides of a fold
+either); the test pieces are seen once, at the end. The baseline is the same architecture with a
 linear head on mean-pooled c, trained end to end with cross-entropy from random weights on the same split.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
-from sklearn.model_selection import GroupShuffleSplit
+from sklearn.model_selection import GridSearchCV, GroupShuffleSplit, StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
@@ -28,6 +30,9 @@ from .data import AudioCorpus
 from .model import CPC
 
 logger = logging.getLogger(__name__)
+
+PROBE_REGULARIZATION = (0.001, 0.01, 0.1, 1.0)
+"""Inverse regularisation strengths C searched by the probe's grouped cross-validation."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class TaskReport:
     test_pieces: int
     probe: Score
     chance: Score
+    probe_regularization: float
     baseline: Score | None = None
 
 
@@ -106,16 +112,38 @@ def chance_score(y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: 
 
 
 def logistic_probe(features: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: int,
-                   *, regularization: float = 1.0, seed: int = 0) -> Score:
-    """Standardise, fit multinomial logistic regression on train, score on test."""
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=regularization, max_iter=2000, random_state=seed))
-    probe.fit(features[train], y[train])
+                   *, groups: Sequence[str] | None = None,
+                   regularization: float | Sequence[float] = PROBE_REGULARIZATION,
+                   seed: int = 0) -> tuple[Score, float]:
+    """Standardise, fit multinomial logistic regression on train, score on test; return the score and C.
+
+    A single ``regularization`` is used as given; a sequence is searched by grouped k-fold
+    cross-validation on the training clips (``groups``: each clip's piece; folds stratified by class so
+    every class is in every fold's training part), scored by accuracy.
+    """
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    candidates = [regularization] if np.isscalar(regularization) else list(regularization)
+    if len(candidates) == 1:
+        probe.set_params(logisticregression__C=float(candidates[0])).fit(features[train], y[train])
+    else:
+        if groups is None:
+            raise ValueError("searching the regularization needs groups (the piece of every clip)")
+        train_groups = np.asarray(groups)[train]
+        fewest = min(len(set(train_groups[y[train] == label].tolist())) for label in np.unique(y[train]))
+        if fewest < 2:
+            raise ValueError(f"a class has {fewest} training piece(s): searching the regularization needs at "
+                             "least 2 per class; pass a single regularization instead")
+        folds = StratifiedGroupKFold(n_splits=min(5, fewest), shuffle=True, random_state=seed)
+        search = GridSearchCV(probe, {"logisticregression__C": candidates}, cv=folds, scoring="accuracy",
+                              error_score="raise")
+        probe = search.fit(features[train], y[train], groups=train_groups).best_estimator_
+    chosen = float(probe.named_steps["logisticregression"].C)
     probabilities = np.zeros((len(test), n_classes))
     probabilities[:, probe.classes_] = probe.predict_proba(features[test])
     probabilities = np.clip(probabilities, 1e-7, 1.0)
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     loss = log_loss(y[test], probabilities, labels=np.arange(n_classes))
-    return Score(loss=float(loss), accuracy=float(np.mean(probabilities.argmax(axis=1) == y[test])))
+    return Score(loss=float(loss), accuracy=float(np.mean(probabilities.argmax(axis=1) == y[test]))), chosen
 
 
 class ContextClassifier(nn.Module):
@@ -160,13 +188,15 @@ def supervised_baseline(config: CPCConfig, corpus: AudioCorpus, starts: np.ndarr
 
 def run_probe(model: CPC, corpus: AudioCorpus, tasks: Sequence[str] = ("composer", "instrument"), *,
               clips_per_file: int = 8, test_fraction: float = 0.25, seed: int = 0, batch_size: int = 16,
-              baseline_steps: int = 0, baseline_lr: float = 1e-3, model_name: str = "model") -> ProbeReport:
+              baseline_steps: int = 0, baseline_lr: float = 1e-3, model_name: str = "model",
+              regularization: float | Sequence[float] = PROBE_REGULARIZATION) -> ProbeReport:
     """Probe every task on one piece-wise split; ``baseline_steps`` > 0 also trains the baselines."""
     if not corpus.entries:
         raise ValueError("the corpus has no labels: build it from a manifest (path, composer, piece, ...)")
     starts = corpus.evenly_spaced(clips_per_file)
     entries = [corpus.entries[int(f)] for f in starts[:, 0]]
-    train, test = piece_split([e.piece for e in entries], test_fraction, seed)
+    pieces = [e.piece for e in entries]
+    train, test = piece_split(pieces, test_fraction, seed)
     features = extract_features(model, corpus, starts, batch_size)
     device = next(model.parameters()).device
     reports = []
@@ -177,11 +207,12 @@ def run_probe(model: CPC, corpus: AudioCorpus, tasks: Sequence[str] = ("composer
         missing = sorted(set(classes) - {classes[i] for i in y[train]})
         if missing:
             logger.warning("task %s: classes %s have no training clips in this split", task, missing)
+        probe, chosen = logistic_probe(features, y, train, test, len(classes), groups=pieces,
+                                       regularization=regularization, seed=seed)
         report = TaskReport(
             task=task, classes=classes, train_clips=len(train), test_clips=len(test),
-            train_pieces=len({entries[i].piece for i in train}), test_pieces=len({entries[i].piece for i in test}),
-            probe=logistic_probe(features, y, train, test, len(classes), seed=seed),
-            chance=chance_score(y, train, test, len(classes)))
+            train_pieces=len({pieces[i] for i in train}), test_pieces=len({pieces[i] for i in test}),
+            probe=probe, chance=chance_score(y, train, test, len(classes)), probe_regularization=chosen)
         if baseline_steps > 0:
             report.baseline = supervised_baseline(model.config, corpus, starts, y, train, test, len(classes),
                                                   steps=baseline_steps, batch_size=batch_size, lr=baseline_lr,
@@ -189,6 +220,7 @@ def run_probe(model: CPC, corpus: AudioCorpus, tasks: Sequence[str] = ("composer
         reports.append(report)
         logger.info("task %s: probe %.3f vs chance %.3f", task, report.probe.accuracy, report.chance.accuracy)
     settings = {"clips_per_file": clips_per_file, "test_fraction": test_fraction, "seed": seed,
+                "probe_regularization": np.atleast_1d(regularization).tolist(),
                 "baseline_steps": baseline_steps, "baseline_batch_size": batch_size, "baseline_lr": baseline_lr,
                 "clip_seconds": round(corpus.clip_samples / corpus.sample_rate, 3), "files": len(corpus),
                 "composer_counts": dict(Counter(e.composer for e in corpus.entries))}

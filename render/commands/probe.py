@@ -9,7 +9,7 @@ import torch
 
 from immersions.cpc.checkpoint import load_pretrained, model_from_checkpoint, pretrained_names
 from immersions.cpc.data import AudioCorpus
-from immersions.cpc.probe import format_table, run_probe
+from immersions.cpc.probe import PROBE_REGULARIZATION, format_table, run_probe
 from immersions.cpc.train import set_cpu_threads
 
 
@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--baseline-steps", type=int, default=0,
                         help="train the supervised-from-scratch baseline for this many steps (0: skip)")
     parser.add_argument("--baseline-lr", type=float, default=1e-3)
+    parser.add_argument("--regularization", type=float, nargs="+", default=list(PROBE_REGULARIZATION),
+                        help="inverse regularisation C of the probe; several: chosen by cross-validation over "
+                             "the training pieces (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-context", type=int, default=6, help="contexts per clip (sets the clip length)")
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     report = run_probe(model, corpus, args.tasks, clips_per_file=args.clips_per_file,
                        test_fraction=args.test_fraction, seed=args.seed, batch_size=args.batch_size,
                        baseline_steps=args.baseline_steps, baseline_lr=args.baseline_lr,
-                       model_name=Path(args.model).stem)
+                       model_name=Path(args.model).stem, regularization=args.regularization)
     print(format_table(report))
     if args.out:
         Path(args.out).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")

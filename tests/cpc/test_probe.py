@@ -68,9 +68,32 @@ def test_logistic_probe_finds_a_planted_direction():
     features = rng.normal(size=(300, 16)).astype(np.float32)
     features[:, 3] += 3.0 * y
     train, test = np.arange(200), np.arange(200, 300)
-    assert logistic_probe(features, y, train, test, 3).accuracy > 0.85
-    shuffled = logistic_probe(features, rng.permutation(y), train, test, 3)
+    score, chosen = logistic_probe(features, y, train, test, 3, regularization=1.0)
+    assert score.accuracy > 0.85 and chosen == 1.0
+    shuffled, _ = logistic_probe(features, rng.permutation(y), train, test, 3, regularization=1.0)
     assert shuffled.accuracy < 0.6
+
+
+def test_probe_regularization_is_chosen_on_training_pieces_only():
+    """Many noise features and few pieces: cross-validation over pieces picks strong regularisation, and
+    the test clips cannot influence the choice (changing their labels changes nothing but the score)."""
+    rng = np.random.default_rng(1)
+    pieces = np.repeat([f"p{i}" for i in range(60)], 4)
+    y = np.repeat(rng.integers(0, 2, 60), 4)
+    features = rng.normal(size=(240, 200)).astype(np.float32)
+    features[:, 0] += 1.5 * y
+    train, test = np.arange(160), np.arange(160, 240)
+    grid = (0.001, 0.01, 100.0)
+    score, chosen = logistic_probe(features, y, train, test, 2, groups=pieces, regularization=grid)
+    assert chosen < 100.0
+    flipped = y.copy()
+    flipped[test] = 1 - flipped[test]
+    _, chosen_flipped = logistic_probe(features, flipped, train, test, 2, groups=pieces, regularization=grid)
+    assert chosen_flipped == chosen
+    weak, _ = logistic_probe(features, y, train, test, 2, regularization=100.0)
+    assert score.accuracy >= weak.accuracy
+    with pytest.raises(ValueError, match="groups"):
+        logistic_probe(features, y, train, test, 2, regularization=grid)
 
 
 def test_run_probe_beats_chance_on_separable_audio(labelled):
