@@ -1,4 +1,4 @@
-"""Stream rendered frames and a sound track into an H.264 + AAC ``.mp4`` through imageio-ffmpeg.
+"""Stream rendered frames and a sound track into an H.264 + AAC ``.mp4`` through the ffmpeg of imageio-ffmpeg.
 
 Frames arrive one at a time (a generator from ``Offscreen.frames``), so a long render never holds the
 whole video in memory. Each frame is piped to ffmpeg by a writer thread while the caller renders the next
@@ -192,6 +192,8 @@ def _take(frames: Iterable[np.ndarray], n_frames: int | None) -> Iterator[np.nda
 
 
 class _EncoderSettings(NamedTuple):
+    """What the encoding ffmpeg process is told, besides the frame size."""
+
     fps: Fraction
     crf: int
     preset: str
