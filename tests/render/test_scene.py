@@ -6,7 +6,8 @@ import pytest
 
 from immersions.render.camera import Camera
 from immersions.render.colormaps import COLORMAPS, colormap, layer_palette
-from immersions.render.scene import TILE_PX, Scene, occupied_tiles
+from immersions.render.scene import Scene
+from immersions.render.tiles import TILE_PX, occupied_tiles
 from immersions.render.shaders import ShaderError, load_program, shader_source
 
 SIZE = 64

@@ -8,7 +8,8 @@ import pytest
 
 from immersions.render.camera import Camera
 from immersions.render.offscreen import Offscreen
-from immersions.render.scene import Scene, tiles_overlapping
+from immersions.render.scene import Scene
+from immersions.render.tiles import tiles_overlapping
 from immersions.render.video import _run_ffmpeg, probe_video, write_video
 
 CAMERA = Camera(center=(0.0, 0.0), height=2.0)
