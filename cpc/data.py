@@ -268,6 +268,7 @@ class RandomCrops(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, index])
         if self._groups is None:
             return self.corpus.clip_at(int(rng.integers(self.corpus.total_positions)))
+        # the third key keeps the per-block stream apart from the per-clip streams [seed, index]
         block_rng = np.random.default_rng([self.seed, index // self.group_size, len(self._groups)])
         files, ends = self._groups[int(block_rng.integers(len(self._groups)))]
         position = int(rng.integers(ends[-1]))

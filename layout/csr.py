@@ -113,6 +113,17 @@ def _runs(indptr, cols):
 
 
 @nb.njit(cache=True)
+def _fill_rows(rows, columns, weights, fill, cols, vals, degree):
+    """Append entry (rows[e], columns[e], weights[e]) of every edge to its row, in edge order."""
+    for e in range(rows.size):
+        k = fill[rows[e]]
+        cols[k] = columns[e]
+        vals[k] = weights[e]
+        fill[rows[e]] = k + 1
+        degree[rows[e]] += np.float64(weights[e])
+
+
+@nb.njit(cache=True)
 def _both_directions(src, dst, weights, n):
     """Rows of the symmetric adjacency (forward entries of a row before its reverse ones, each in edge
     order) and the weighted degree, accumulated in float64 in that same order."""
@@ -125,18 +136,8 @@ def _both_directions(src, dst, weights, n):
     cols = np.empty(indptr[-1], np.int32)
     vals = np.empty(indptr[-1], np.float32)
     degree = np.zeros(n, np.float64)
-    for e in range(src.size):
-        k = fill[src[e]]
-        cols[k] = dst[e]
-        vals[k] = weights[e]
-        fill[src[e]] = k + 1
-        degree[src[e]] += np.float64(weights[e])
-    for e in range(src.size):
-        k = fill[dst[e]]
-        cols[k] = src[e]
-        vals[k] = weights[e]
-        fill[dst[e]] = k + 1
-        degree[dst[e]] += np.float64(weights[e])
+    _fill_rows(src, dst, weights, fill, cols, vals, degree)
+    _fill_rows(dst, src, weights, fill, cols, vals, degree)
     return indptr, cols, vals, degree
 
 
