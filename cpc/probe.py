@@ -6,7 +6,9 @@ cannot score by recognising a recording it has already seen. Features are c mean
 the probe is a standardised multinomial logistic regression whose regularisation is chosen by
 cross-validation over the training pieces only (grouped folds, so no piece is on both sides of a fold
 either); the test pieces are seen once, at the end. The baseline is the same architecture with a
-linear head on mean-pooled c, trained end to end with cross-entropy from random weights on the same split.
+linear head on mean-pooled c, trained end to end with cross-entropy from random weights on the same split;
+its number of steps is chosen the same way, on held-out training pieces (early stopping), never on the test.
+Both can be restricted to a few labelled pieces per class: the regime the self-supervised features are for.
 """
 from __future__ import annotations
 
@@ -57,6 +59,7 @@ class TaskReport:
     chance: Score
     probe_regularization: float
     baseline: Score | None = None
+    baseline_step: int | None = None
 
 
 @dataclass
@@ -82,6 +85,33 @@ def piece_split(pieces: Sequence[str], test_fraction: float, seed: int) -> tuple
     splitter = GroupShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
     train, test = next(splitter.split(np.zeros(len(groups)), groups=groups))
     return np.sort(train), np.sort(test)
+
+
+def labelled_subset(train: np.ndarray, y: np.ndarray, pieces: Sequence[str], pieces_per_class: int,
+                    seed: int) -> np.ndarray:
+    """The training clips of at most ``pieces_per_class`` seeded-random pieces of every class."""
+    if pieces_per_class < 1:
+        raise ValueError(f"pieces_per_class={pieces_per_class} must be >= 1")
+    rng = np.random.default_rng(seed)
+    groups = np.asarray(pieces)[train]
+    kept: set[str] = set()
+    for label in np.unique(y[train]):
+        candidates = sorted(set(groups[y[train] == label].tolist()))
+        kept.update(rng.choice(candidates, size=min(pieces_per_class, len(candidates)), replace=False).tolist())
+    return train[np.isin(groups, sorted(kept))]
+
+
+def validation_split(train: np.ndarray, y: np.ndarray, pieces: Sequence[str], fraction: float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fit/validation clip indices from ``train``: one fold of a class-stratified split by piece."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation fraction={fraction} must lie in (0, 1)")
+    groups = np.asarray(pieces)[train]
+    if len(set(groups.tolist())) < 2:
+        raise ValueError("a validation split needs at least 2 training pieces")
+    folds = StratifiedGroupKFold(n_splits=max(2, round(1.0 / fraction)), shuffle=True, random_state=seed)
+    fit, validation = next(folds.split(np.zeros(len(train)), y[train], groups=groups))
+    return train[fit], train[validation]
 
 
 @torch.no_grad()
@@ -159,44 +189,82 @@ class ContextClassifier(nn.Module):
         return self.head(c.mean(dim=1))
 
 
+@torch.no_grad()
+def _score_classifier(classifier: ContextClassifier, corpus: AudioCorpus, starts: np.ndarray, y: np.ndarray,
+                      clips: np.ndarray, batch_size: int, device: str | torch.device) -> Score:
+    """Cross-entropy and accuracy of ``classifier`` (put in eval mode) on the clips ``clips``."""
+    classifier.eval()
+    logits = torch.cat([classifier(corpus.clips(starts[chunk]).to(device)).float().cpu()
+                        for chunk in np.array_split(clips, max(1, len(clips) // batch_size))])
+    targets = torch.from_numpy(y[clips])
+    return Score(loss=float(nn.functional.cross_entropy(logits, targets).item()),
+                 accuracy=float((logits.argmax(dim=1) == targets).float().mean().item()))
+
+
 def supervised_baseline(config: CPCConfig, corpus: AudioCorpus, starts: np.ndarray, y: np.ndarray,
                         train: np.ndarray, test: np.ndarray, n_classes: int, *, steps: int, batch_size: int,
-                        lr: float = 1e-3, seed: int = 0, device: str | torch.device = "cpu") -> Score:
-    """Train ``ContextClassifier`` from random weights on the train clips; score it on the test clips."""
-    if steps < 1 or batch_size < 2:
-        raise ValueError(f"steps={steps} must be >= 1 and batch_size={batch_size} >= 2")
+                        lr: float = 1e-3, seed: int = 0, device: str | torch.device = "cpu",
+                        pieces: Sequence[str] | None = None, validation_fraction: float | None = 0.2,
+                        eval_every: int = 250) -> tuple[Score, int]:
+    """Train ``ContextClassifier`` from random weights on the train clips; score it on the test clips.
+
+    A class-stratified ``validation_fraction`` of the training pieces (``pieces``: each clip's piece) is held
+    out, and the weights of the step with the best validation accuracy (then loss) after every ``eval_every``
+    steps are the ones tested: early stopping, so the step count is never tuned on the test. With
+    ``validation_fraction=None`` it trains on all of ``train`` for exactly ``steps``. Returns the score and
+    the step whose weights were tested.
+    """
+    if steps < 1 or batch_size < 2 or eval_every < 1:
+        raise ValueError(f"steps={steps} and eval_every={eval_every} must be >= 1 and batch_size={batch_size} >= 2")
+    if validation_fraction is None:
+        fit, validation = train, None
+    elif pieces is None:
+        raise ValueError("early stopping on held-out pieces needs pieces (the piece of every clip)")
+    else:
+        fit, validation = validation_split(train, y, pieces, validation_fraction, seed)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     classifier = ContextClassifier(config, n_classes).to(device)
     optimizer = torch.optim.AdamW(classifier.parameters(), lr=lr)
     targets = torch.from_numpy(y)
-    classifier.train()
-    for _ in tqdm(range(steps), desc="baseline", unit="step", leave=False):
-        batch = rng.choice(train, size=batch_size, replace=len(train) < batch_size)
+    best_key, best_step, best_state = None, steps, None
+    for step in tqdm(range(1, steps + 1), desc="baseline", unit="step", leave=False):
+        classifier.train()
+        batch = rng.choice(fit, size=batch_size, replace=len(fit) < batch_size)
         loss = nn.functional.cross_entropy(classifier(corpus.clips(starts[batch]).to(device)),
                                            targets[batch].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    classifier.eval()
-    with torch.no_grad():
-        logits = torch.cat([classifier(corpus.clips(starts[chunk]).to(device)).cpu()
-                            for chunk in np.array_split(test, max(1, len(test) // batch_size))])
-    loss = nn.functional.cross_entropy(logits, targets[test]).item()
-    return Score(loss=float(loss), accuracy=float((logits.argmax(dim=1) == targets[test]).float().mean()))
+        if validation is not None and (step % eval_every == 0 or step == steps):
+            score = _score_classifier(classifier, corpus, starts, y, validation, batch_size, device)
+            if best_key is None or (score.accuracy, -score.loss) > best_key:
+                best_key, best_step = (score.accuracy, -score.loss), step
+                best_state = {name: value.detach().clone() for name, value in classifier.state_dict().items()}
+            logger.info("baseline step %d: validation accuracy %.3f, loss %.3f", step, score.accuracy, score.loss)
+    if best_state is not None:
+        classifier.load_state_dict(best_state)
+    return _score_classifier(classifier, corpus, starts, y, test, batch_size, device), best_step
 
 
 def run_probe(model: CPC, corpus: AudioCorpus, tasks: Sequence[str] = ("composer", "instrument"), *,
               clips_per_file: int = 8, test_fraction: float = 0.25, seed: int = 0, batch_size: int = 16,
               baseline_steps: int = 0, baseline_lr: float = 1e-3, model_name: str = "model",
-              regularization: float | Sequence[float] = PROBE_REGULARIZATION) -> ProbeReport:
-    """Probe every task on one piece-wise split; ``baseline_steps`` > 0 also trains the baselines."""
+              regularization: float | Sequence[float] = PROBE_REGULARIZATION,
+              baseline_validation: float | None = 0.2, baseline_eval_every: int = 250,
+              labelled_pieces_per_class: int | None = None) -> ProbeReport:
+    """Probe every task on one piece-wise split; ``baseline_steps`` > 0 also trains the baselines.
+
+    ``baseline_validation``: fraction of training pieces the baseline early-stops on (None: train for exactly
+    ``baseline_steps``). ``labelled_pieces_per_class``: probe and baseline learn from only that many training
+    pieces per class (seeded); the test pieces stay the same.
+    """
     if not corpus.entries:
         raise ValueError("the corpus has no labels: build it from a manifest (path, composer, piece, ...)")
     starts = corpus.evenly_spaced(clips_per_file)
     entries = [corpus.entries[int(f)] for f in starts[:, 0]]
     pieces = [e.piece for e in entries]
-    train, test = piece_split(pieces, test_fraction, seed)
+    split_train, test = piece_split(pieces, test_fraction, seed)
     features = extract_features(model, corpus, starts, batch_size)
     device = next(model.parameters()).device
     reports = []
@@ -204,6 +272,8 @@ def run_probe(model: CPC, corpus: AudioCorpus, tasks: Sequence[str] = ("composer
         y, classes = _encode_labels([e.label(task) for e in entries])
         if len(classes) < 2:
             raise ValueError(f"task {task!r} has a single class {classes}; nothing to probe")
+        train = (labelled_subset(split_train, y, pieces, labelled_pieces_per_class, seed)
+                 if labelled_pieces_per_class else split_train)
         missing = sorted(set(classes) - {classes[i] for i in y[train]})
         if missing:
             logger.warning("task %s: classes %s have no training clips in this split", task, missing)
@@ -214,14 +284,17 @@ def run_probe(model: CPC, corpus: AudioCorpus, tasks: Sequence[str] = ("composer
             train_pieces=len({pieces[i] for i in train}), test_pieces=len({pieces[i] for i in test}),
             probe=probe, chance=chance_score(y, train, test, len(classes)), probe_regularization=chosen)
         if baseline_steps > 0:
-            report.baseline = supervised_baseline(model.config, corpus, starts, y, train, test, len(classes),
-                                                  steps=baseline_steps, batch_size=batch_size, lr=baseline_lr,
-                                                  seed=seed, device=device)
+            report.baseline, report.baseline_step = supervised_baseline(
+                model.config, corpus, starts, y, train, test, len(classes), steps=baseline_steps,
+                batch_size=batch_size, lr=baseline_lr, seed=seed, device=device,
+                pieces=pieces, validation_fraction=baseline_validation, eval_every=baseline_eval_every)
         reports.append(report)
         logger.info("task %s: probe %.3f vs chance %.3f", task, report.probe.accuracy, report.chance.accuracy)
     settings = {"clips_per_file": clips_per_file, "test_fraction": test_fraction, "seed": seed,
                 "probe_regularization": np.atleast_1d(regularization).tolist(),
                 "baseline_steps": baseline_steps, "baseline_batch_size": batch_size, "baseline_lr": baseline_lr,
+                "baseline_validation": baseline_validation, "baseline_eval_every": baseline_eval_every,
+                "labelled_pieces_per_class": labelled_pieces_per_class,
                 "clip_seconds": round(corpus.clip_samples / corpus.sample_rate, 3), "files": len(corpus),
                 "composer_counts": dict(Counter(e.composer for e in corpus.entries))}
     return ProbeReport(model=model_name, tasks=reports, settings=settings)
@@ -231,7 +304,8 @@ def format_table(report: ProbeReport) -> str:
     """The report as a text table: loss and accuracy per task for probe, baseline and chance."""
     lines = [f"{'model':<34} {'task':<12} {'loss':>7} {'accuracy':>9}   (test: clips / pieces)"]
     for task in report.tasks:
-        rows = [(f"CPC {report.model} + linear probe", task.probe), ("supervised from scratch", task.baseline),
+        baseline = "supervised from scratch" + (f" ({task.baseline_step} st.)" if task.baseline_step else "")
+        rows = [(f"CPC {report.model} + linear probe", task.probe), (baseline, task.baseline),
                 (f"chance ({len(task.classes)} classes)", task.chance)]
         for label, score in rows:
             if score is not None:

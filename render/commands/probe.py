@@ -25,6 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--baseline-steps", type=int, default=0,
                         help="train the supervised-from-scratch baseline for this many steps (0: skip)")
     parser.add_argument("--baseline-lr", type=float, default=1e-3)
+    parser.add_argument("--baseline-validation", type=float, default=0.2,
+                        help="fraction of training pieces the baseline early-stops on; 0: train for exactly "
+                             "--baseline-steps (default: %(default)s)")
+    parser.add_argument("--baseline-eval-every", type=int, default=250,
+                        help="baseline steps between validations (default: %(default)s)")
+    parser.add_argument("--labelled-pieces", type=int, default=None, metavar="N",
+                        help="probe and baseline learn from only N training pieces per class (seeded); the test "
+                             "pieces stay the same (default: all)")
     parser.add_argument("--regularization", type=float, nargs="+", default=list(PROBE_REGULARIZATION),
                         help="inverse regularisation C of the probe; several: chosen by cross-validation over "
                              "the training pieces (default: %(default)s)")
@@ -54,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     report = run_probe(model, corpus, args.tasks, clips_per_file=args.clips_per_file,
                        test_fraction=args.test_fraction, seed=args.seed, batch_size=args.batch_size,
                        baseline_steps=args.baseline_steps, baseline_lr=args.baseline_lr,
-                       model_name=Path(args.model).stem, regularization=args.regularization)
+                       model_name=Path(args.model).stem, regularization=args.regularization,
+                       baseline_validation=args.baseline_validation or None,
+                       baseline_eval_every=args.baseline_eval_every, labelled_pieces_per_class=args.labelled_pieces)
     print(format_table(report))
     if args.out:
         Path(args.out).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")

@@ -10,10 +10,10 @@ from immersions.cpc.checkpoint import config_from_dict, config_to_json, save_che
 from immersions.cpc.config import get_config
 from immersions.cpc.data import AudioCorpus
 from immersions.cpc.model import CPC
-from immersions.cpc.probe import chance_score, format_table, logistic_probe, piece_split, run_probe
+from immersions.cpc.probe import (chance_score, format_table, labelled_subset, logistic_probe, piece_split, run_probe,
+                                  supervised_baseline, validation_split)
 from immersions.render.cli import main
 from tests.cpc.test_train import TINY
-
 
 
 def _tiny_model() -> CPC:
@@ -96,6 +96,69 @@ def test_probe_regularization_is_chosen_on_training_pieces_only():
         logistic_probe(features, y, train, test, 2, regularization=grid)
 
 
+def test_labelled_subset_keeps_few_seeded_pieces_per_class():
+    pieces = np.repeat([f"p{i}" for i in range(30)], 3)
+    y = np.repeat(np.arange(30) % 3, 3)
+    train = np.arange(0, 72)            # pieces p0..p23: eight per class
+    subset = labelled_subset(train, y, pieces, 2, seed=4)
+    assert set(subset) <= set(train.tolist())
+    kept = {pieces[i] for i in subset}
+    assert len(kept) == 6 and sorted(np.bincount(y[subset])) == [6, 6, 6]
+    assert all(np.sum(np.asarray(pieces)[subset] == p) == 3 for p in kept)      # whole pieces
+    assert np.array_equal(labelled_subset(train, y, pieces, 2, seed=4), subset)
+    assert len(labelled_subset(train, y, pieces, 100, seed=0)) == len(train)
+    with pytest.raises(ValueError, match="pieces_per_class"):
+        labelled_subset(train, y, pieces, 0, seed=0)
+
+
+def test_validation_split_holds_out_whole_pieces_of_every_class():
+    pieces = np.repeat([f"p{i}" for i in range(40)], 2)
+    y = np.repeat(np.arange(40) % 2, 2)
+    train = np.arange(10, 80)
+    fit, validation = validation_split(train, y, pieces, 0.2, seed=0)
+    assert sorted(np.concatenate([fit, validation]).tolist()) == train.tolist()
+    assert not {pieces[i] for i in fit} & {pieces[i] for i in validation}
+    assert set(y[validation]) == {0, 1} and 0.1 < len(validation) / len(train) < 0.3
+    with pytest.raises(ValueError, match="fraction"):
+        validation_split(train, y, pieces, 0.0, seed=0)
+
+
+def test_baseline_early_stops_on_training_pieces_only(labelled):
+    """The baseline's tested step is one of its validation points, chosen without the test labels."""
+    model = _tiny_model()
+    corpus = AudioCorpus.from_manifest(labelled / "manifest.csv", 8000, model.clip_samples(4))
+    starts = corpus.evenly_spaced(2)
+    entries = [corpus.entries[int(f)] for f in starts[:, 0]]
+    pieces = [e.piece for e in entries]
+    y = np.array([e.composer == "tonal" for e in entries], dtype=np.int64)
+    train, test = piece_split(pieces, 0.25, seed=0)
+    common = dict(steps=6, batch_size=4, seed=0, pieces=pieces, validation_fraction=0.25, eval_every=2)
+    score, step = supervised_baseline(model.config, corpus, starts, y, train, test, 2, **common)
+    assert step in (2, 4, 6) and 0.0 <= score.accuracy <= 1.0 and np.isfinite(score.loss)
+    flipped = y.copy()
+    flipped[test] = 1 - flipped[test]
+    flipped_score, flipped_step = supervised_baseline(model.config, corpus, starts, flipped, train, test, 2,
+                                                      **common)
+    assert flipped_step == step
+    assert flipped_score.accuracy == pytest.approx(1.0 - score.accuracy)
+    _, fixed = supervised_baseline(model.config, corpus, starts, y, train, test, 2, steps=3, batch_size=4,
+                                   validation_fraction=None)
+    assert fixed == 3
+    with pytest.raises(ValueError, match="pieces"):
+        supervised_baseline(model.config, corpus, starts, y, train, test, 2, steps=3, batch_size=4)
+
+
+def test_run_probe_with_few_labelled_pieces(labelled):
+    model = _tiny_model()
+    corpus = AudioCorpus.from_manifest(labelled / "manifest.csv", 8000, model.clip_samples(4))
+    full = run_probe(model, corpus, ["composer"], clips_per_file=2, test_fraction=0.34, seed=0, batch_size=4)
+    few = run_probe(model, corpus, ["composer"], clips_per_file=2, test_fraction=0.34, seed=0, batch_size=4,
+                    labelled_pieces_per_class=2, regularization=1.0)
+    assert few.tasks[0].train_pieces == 4 < full.tasks[0].train_pieces
+    assert few.tasks[0].test_clips == full.tasks[0].test_clips
+    assert few.settings["labelled_pieces_per_class"] == 2
+
+
 def test_run_probe_beats_chance_on_separable_audio(labelled):
     model = _tiny_model()
     corpus = AudioCorpus.from_manifest(labelled / "manifest.csv", 8000, model.clip_samples(4))
@@ -106,7 +169,7 @@ def test_run_probe_beats_chance_on_separable_audio(labelled):
     assert composer.train_clips + composer.test_clips == len(corpus.evenly_spaced(4))
     assert composer.probe.accuracy >= 0.9 > composer.chance.accuracy
     assert composer.baseline is not None and 0.0 <= composer.baseline.accuracy <= 1.0
-    assert np.isfinite(composer.baseline.loss)
+    assert np.isfinite(composer.baseline.loss) and composer.baseline_step == 3
     table = format_table(report)
     assert "composer" in table and "instrument" in table and "chance (2 classes)" in table
     json.dumps(report.to_dict())
