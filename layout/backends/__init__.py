@@ -29,6 +29,7 @@ BACKENDS: dict[str, str] = {
     "exact": "immersions.layout.backends.exact",
     "bh_numba": "immersions.layout.backends.bh_numba",
     "bh_torch": "immersions.layout.backends.bh_torch",
+    "bh_triton": "immersions.layout.backends.bh_triton",
 }
 
 

@@ -1,0 +1,182 @@
+"""Barnes-Hut repulsion as one fused Triton kernel: a stackless walk of the implicit Hilbert tree per leaf.
+
+The tree is the one of ``_bvh_torch`` (balanced binary, equal-count splits of Hilbert-sorted points), its
+per-level summaries flattened into one heap-ordered table: row ``h - 1`` holds node ``h``, whose children
+are ``2h`` and ``2h + 1``; the ``2**L`` leaves are nodes ``2**L .. 2**(L+1) - 1``. One Triton program
+serves one (target leaf, snapshot) pair, one lane per point of the leaf. It walks the tree depth first
+without a stack: at node ``h`` it either opens it (goes to ``2h``) or finishes it (an accepted cell acts as
+one charge at its charge centre, an opened leaf is summed exactly as a leaf x leaf tile), then climbs while
+``h`` is a last child and steps to the next sibling, which is ``(h + 1)`` with its trailing zero bits
+dropped; the walk ends when that lands on the root. The opening test is made once per target leaf (cell
+size / distance from the target leaf's box to the cell's charge centre >= theta, always open when the boxes
+overlap), so every lane follows the same path. ``theta = 0`` opens every cell: exact up to float32 rounding.
+
+A call has no host synchronisation (every shape follows from (B, N, D)), so it can be captured in a CUDA
+graph. Triton has no CPU back end: CPU tensors run only in Triton's interpreter (slow, for testing), which
+``TRITON_INTERPRET=1`` selects when set before ``triton`` is imported, because Triton decides at decoration
+time, and its own library (``tl.sum``, ``tl.zeros``...) is decorated when ``triton.language`` is imported.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import DEFAULT_SOFTENING
+from ._bvh_torch import hilbert_order, summarize, tree_shape
+from ._checks import check_inputs
+
+try:  # this module loads on first use of the backend; without triton it still imports, calls say how to fix
+    import triton
+    import triton.language as tl
+except ImportError:
+    triton = tl = None
+
+LEAF_MIN = 16    # leaves hold 16..31 points: one warp-wide block of lanes per target leaf
+GROUP = 1        # target leaves per program
+NUM_WARPS = 1
+
+
+def _jit(fn):
+    """``triton.jit`` where Triton is installed; elsewhere the plain function, never launched."""
+    return fn if triton is None else triton.jit(fn)
+
+
+@_jit
+def _inverse_power(r2, expo, POWER: tl.constexpr):
+    """``r2 ** -expo`` (POWER 1: expo = 1, POWER 3: expo = 1.5, else general); 0 where r2 = 0."""
+    safe = tl.where(r2 > 0, r2, 1.0)
+    if POWER == 1:
+        inverse = 1.0 / safe
+    elif POWER == 3:
+        inverse = tl.rsqrt(safe) / safe
+    else:
+        inverse = tl.exp2(-expo * tl.log2(safe))
+    return tl.where(r2 > 0, inverse, 0.0)
+
+
+@_jit
+def _walk(points, charges, nodes, boxes, order, out, n, padded, first_leaf, leaf, group, eps2, expo,
+          D: tl.constexpr, AXES: tl.constexpr, TARGETS: tl.constexpr, SOURCES: tl.constexpr,
+          POWER: tl.constexpr):
+    """Force on the points of one group of ``group`` target leaves (program 0) of one snapshot (program
+    1), times their charge, stored at their unsorted rows of ``out (B, n, D)``. Hilbert-sorted
+    ``points (B, padded, AXES)`` and ``charges (B, padded)``; heap-ordered ``nodes (B, 2 first_leaf - 1,
+    AXES + 2)`` rows: charge centre, charge, squared reach (accepted beyond it; -1 when empty); boxes of
+    the target groups ``(B, first_leaf / group, 2, AXES)``. TARGETS, SOURCES: lanes for the group's points
+    and for one leaf's."""
+    target = tl.program_id(0)
+    snapshot = tl.program_id(1).to(tl.int64)
+    points += snapshot * padded * AXES
+    charges += snapshot * padded
+    nodes += snapshot * (2 * first_leaf - 1) * (AXES + 2)
+    axes = tl.arange(0, AXES)
+    lanes = tl.arange(0, TARGETS)
+    lane_ok = lanes < group * leaf
+    own = target * group * leaf
+    mine = tl.load(points + (own + lanes[:, None]) * AXES + axes[None, :], mask=lane_ok[:, None], other=0.0)
+    box = boxes + (snapshot * (first_leaf // group) + target) * 2 * AXES
+    box_lo = tl.load(box + axes)
+    box_hi = tl.load(box + AXES + axes)
+    force = tl.zeros([TARGETS, AXES], dtype=tl.float32)
+    sources = tl.arange(0, SOURCES)
+    source_ok = sources < leaf
+
+    node = target * 0 + 1
+    while node > 0:
+        row = nodes + (node - 1) * (AXES + 2)
+        centre = tl.load(row + axes)
+        outside = tl.maximum(box_lo - centre, 0.0) + tl.maximum(centre - box_hi, 0.0)
+        accept = tl.sum(outside * outside, axis=0) > tl.load(row + AXES + 1)
+        if accept:  # the whole cell as one charge at its charge centre
+            diff = mine - centre[None, :]
+            r2 = tl.sum(diff * diff, axis=1) + eps2
+            force += diff * (tl.load(row + AXES) * _inverse_power(r2, expo, POWER))[:, None]
+        elif node >= first_leaf:  # an opened leaf: every source point on every target point
+            first = (node - first_leaf) * leaf
+            near = tl.load(points + (first + sources[:, None]) * AXES + axes[None, :], mask=source_ok[:, None],
+                           other=0.0)
+            near_charge = tl.load(charges + first + sources, mask=source_ok, other=0.0)
+            diff = mine[:, None, :] - near[None, :, :]                           # (TARGETS, SOURCES, AXES)
+            r2 = tl.sum(diff * diff, axis=2) + eps2
+            scale = near_charge[None, :] * _inverse_power(r2, expo, POWER)
+            force += tl.sum(diff * scale[:, :, None], axis=1)
+        after = node + 1
+        after = after // (after & -after)  # climb past last children, step to the next sibling
+        after = tl.where(after == 1, 0, after)  # back at the root: done
+        node = tl.where(accept | (node >= first_leaf), after, 2 * node)
+
+    sorted_index = own + lanes
+    stored = lane_ok & (sorted_index < n)
+    own_charge = tl.load(charges + sorted_index, mask=stored, other=0.0)
+    rows = tl.load(order + snapshot * n + sorted_index, mask=stored, other=0)
+    tl.store(out + snapshot * n * D + rows[:, None] * D + axes[None, :], force * own_charge[:, None],
+             mask=stored[:, None] & (axes < D)[None, :])
+
+
+def _cells(ordered: torch.Tensor, charge: torch.Tensor, levels: int, leaf: int, theta: float, axes: int,
+           group_level: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Heap-ordered node rows (B, 2**(L+1) - 1, axes + 2): charge centre, charge and squared reach, the
+    squared distance from a target box beyond which the cell is accepted: max(size / theta, diagonal)^2,
+    the diagonal term ruling out overlapping boxes; -1 for empty cells (accepted: they carry no charge).
+    Also the boxes (B, 2**group_level, 2, axes) of the target groups, the nodes of level ``group_level``."""
+    d = ordered.shape[2]
+    summary = summarize(ordered, charge, levels, leaf)
+    table = torch.cat(summary, 1)
+    centre, low, high = table[..., :d], table[..., d:2 * d], table[..., 2 * d:3 * d]
+    extent = high - low
+    size2 = extent.amax(-1).square()
+    reach2 = torch.maximum(size2 / theta ** 2 if theta > 0 else torch.full_like(size2, torch.inf),
+                           extent.square().sum(-1))
+    reach2 = torch.where(table[..., 3 * d + 1] > 0, reach2, -1.0)
+    pad = (0, axes - d)
+    nodes = torch.cat([F.pad(centre, pad), table[..., 3 * d:3 * d + 1], reach2[..., None]], -1)
+    groups = summary[group_level]
+    boxes = torch.stack([F.pad(groups[..., d:2 * d], pad), F.pad(groups[..., 2 * d:3 * d], pad)], 2)
+    return nodes.contiguous(), boxes.contiguous()
+
+
+def repulsion(pos: torch.Tensor, charge: torch.Tensor, k: float, theta: float, *,
+              softening: float = DEFAULT_SOFTENING, leaf_min: int = LEAF_MIN, group: int = GROUP,
+              num_warps: int = NUM_WARPS) -> torch.Tensor:
+    """Barnes-Hut repulsion on ``pos (B, N, D)`` (D in 2, 3), accumulated in float32 and returned in the
+    dtype of ``pos``. Tuning knobs: ``leaf_min`` sets the leaf size (leaf_min .. 2 leaf_min - 1 points),
+    ``group`` the leaves per program (a power of two; they share one walk, opened for their joint box)
+    and ``num_warps`` the warps per program. Needs CUDA tensors, or Triton's interpreter on the CPU."""
+    check_inputs(pos, charge, k, theta, softening)
+    if triton is None:
+        raise RuntimeError("the bh_triton repulsion backend needs Triton: pip install triton "
+                           "(or choose backend 'bh_torch')")
+    for name, value in (("leaf_min", leaf_min), ("group", group), ("num_warps", num_warps)):
+        if not isinstance(value, int) or value < 1 or (name != "leaf_min" and value & (value - 1)):
+            raise ValueError(f"{name} must be an int >= 1{'' if name == 'leaf_min' else ' and a power of two'}, "
+                             f"got {value!r}")
+    if pos.device.type != "cuda" and isinstance(_walk, triton.runtime.JITFunction):
+        raise RuntimeError(f"the bh_triton backend needs CUDA tensors, got pos on {pos.device}; on the CPU it "
+                           "runs only in Triton's interpreter: set TRITON_INTERPRET=1 before triton is imported")
+    b, n, d = pos.shape
+    if n == 0:
+        return torch.zeros_like(pos)
+    dtype = pos.dtype
+    pos = pos.detach().float()
+    charge = charge.detach().float()
+    levels, leaf = tree_shape(n, leaf_min)
+    padded = leaf * 2 ** levels
+    order = hilbert_order(pos)
+    # sorted, not shifted: p_i - p_j from the inputs themselves is exact for close pairs (Sterbenz)
+    ordered = torch.gather(pos, 1, order[..., None].expand(-1, -1, d))
+    sorted_charge = torch.gather(charge, 1, order)
+    if padded > n:  # zero-charge copies of the last point: they change no box and exert no force
+        ordered = torch.cat([ordered, ordered[:, -1:].expand(-1, padded - n, -1)], 1)
+        sorted_charge = torch.cat([sorted_charge, sorted_charge.new_zeros(b, padded - n)], 1)
+    axes = 2 if d == 2 else 4
+    group_level = max(0, levels - group.bit_length() + 1)
+    group = 2 ** (levels - group_level)
+    nodes, boxes = _cells(ordered, sorted_charge, levels, leaf, theta, axes, group_level)
+    out = torch.empty_like(pos)
+    expo = (k + 1) / 2
+    _walk[(2 ** group_level, b)](
+        F.pad(ordered, (0, axes - d)).contiguous(), sorted_charge.contiguous(), nodes, boxes, order.contiguous(),
+        out, n, padded, 2 ** levels, leaf, group, float(softening) ** 2, float(expo),
+        D=d, AXES=axes, TARGETS=triton.next_power_of_2(group * leaf), SOURCES=triton.next_power_of_2(leaf),
+        POWER={1.0: 1, 1.5: 3}.get(expo, 0), num_warps=num_warps)
+    return out.to(dtype)

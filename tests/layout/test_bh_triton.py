@@ -1,0 +1,196 @@
+"""The fused Triton Barnes-Hut kernel against the exact sum and bh_torch, on the CPU in Triton's interpreter.
+
+Triton picks compiled or interpreted code when a function is decorated, its own library included
+(``tl.sum``...), so ``TRITON_INTERPRET=1`` must be set before ``triton`` is imported. The kernel calls
+therefore run in one spawned worker process that starts with the variable set; this process (and every
+other test) keeps compiled Triton, which is checked by compiling the kernel for an H100 without a GPU.
+"""
+from __future__ import annotations
+
+import importlib.util
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+import torch
+
+triton = pytest.importorskip("triton")
+
+from immersions.layout.backends import bh_torch, bh_triton, exact, get_backend  # noqa: E402
+
+INTERPRETED_HERE = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+@pytest.fixture(scope="module")
+def interpreted():
+    """``repulsion(*args, **kwargs)`` of bh_triton run by a worker whose triton runs in interpreter mode."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRITON_INTERPRET", "1")
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        pool.submit(int).result()  # the worker starts (and inherits the variable) now
+
+    def call(*args, **kwargs) -> torch.Tensor:
+        return pool.submit(bh_triton.repulsion, *args, **kwargs).result()
+
+    yield call
+    pool.shutdown()
+
+
+def _points(kind: str, n: int, dim: int, seed: int, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uniform or clustered (Gaussian blobs of widths 1e-3 .. 1) points; charges in [0, 2], 5% exactly 0."""
+    g = torch.Generator().manual_seed(seed)
+    if kind == "uniform":
+        pos = torch.rand(batch, n, dim, generator=g)
+    else:
+        centres = torch.rand(batch, 12, dim, generator=g)
+        widths = 10 ** (-3 * torch.rand(batch, 12, generator=g))
+        label = torch.randint(0, 12, (batch, n), generator=g)
+        pick = torch.gather(centres, 1, label[..., None].expand(-1, -1, dim))
+        pos = pick + 0.05 * torch.gather(widths, 1, label)[..., None] * torch.randn(batch, n, dim, generator=g)
+    charge = 2 * torch.rand(batch, n, generator=g)
+    charge[torch.rand(batch, n, generator=g) < 0.05] = 0.0
+    return pos.float(), charge.float()
+
+
+def _errors(approx: torch.Tensor, pos: torch.Tensor, charge: torch.Tensor, k: float) -> torch.Tensor:
+    """Per-vertex |f - f_exact| / |f_exact| against the float64 exact sum (vertices with a force)."""
+    ref = exact.repulsion(pos.double(), charge.double(), k)
+    norm = ref.norm(dim=-1)
+    keep = norm > 1e-12 * norm.max()
+    return (approx.double() - ref).norm(dim=-1)[keep] / norm[keep]
+
+
+def test_registry_resolves_bh_triton():
+    assert get_backend("bh_triton") is bh_triton.repulsion
+    assert get_backend("BH-Triton") is bh_triton.repulsion
+
+
+@pytest.mark.parametrize("kind", ["uniform", "clustered"])
+def test_theta_half_median_error_below_one_percent(interpreted, kind):
+    pos, charge = _points(kind, 2000, 2, seed=1)
+    force = interpreted(pos, charge, 1.0, 0.5, group=8)
+    err = _errors(force, pos, charge, 1.0)
+    assert torch.isfinite(force).all()
+    assert err.median() <= 0.01, f"{kind}: median relative error {err.median():.2e}"
+
+
+def test_error_vanishes_at_theta_zero_and_grows_with_theta(interpreted):
+    pos, charge = _points("uniform", 500, 2, seed=2)
+    medians = [_errors(interpreted(pos, charge, 1.0, theta, group=4), pos, charge, 1.0).median().item()
+               for theta in (0.0, 0.5, 1.0, 1.5)]
+    assert medians[0] < 1e-5, medians
+    assert all(a <= b * (1 + 1e-9) + 1e-7 for a, b in zip(medians, medians[1:])), medians
+    assert medians[-1] > 10 * medians[0], medians
+
+
+def test_batched_snapshots_equal_single_calls(interpreted):
+    pos, charge = _points("clustered", 200, 2, seed=3, batch=2)
+    both = interpreted(pos, charge, 1.0, 0.5)
+    for s in range(2):
+        assert torch.equal(both[s:s + 1], interpreted(pos[s:s + 1], charge[s:s + 1], 1.0, 0.5))
+
+
+@pytest.mark.parametrize("n", [203, 16 * 8 + 1, 33])
+def test_n_not_a_multiple_of_the_leaf_is_exact_at_theta_zero(interpreted, n):
+    pos, charge = _points("uniform", n, 2, seed=n)
+    assert _errors(interpreted(pos, charge, 1.0, 0.0), pos, charge, 1.0).max() < 1e-4
+
+
+@pytest.mark.parametrize("k", [1.0, 2.0, 3.0, 1.7])
+def test_exponents_exact_at_theta_zero_and_close_at_half(interpreted, k):
+    pos, charge = _points("clustered", 400, 2, seed=4)
+    assert _errors(interpreted(pos, charge, k, 0.0, group=4), pos, charge, k).max() < 1e-4
+    assert _errors(interpreted(pos, charge, k, 0.5), pos, charge, k).median() < 0.01
+
+
+def test_three_dimensions(interpreted):
+    pos, charge = _points("clustered", 500, 3, seed=5)
+    assert _errors(interpreted(pos, charge, 2.0, 0.0), pos, charge, 2.0).max() < 1e-4
+    assert _errors(interpreted(pos, charge, 2.0, 0.5, group=4), pos, charge, 2.0).median() < 0.01
+
+
+def test_matches_bh_torch_at_theta_zero(interpreted):
+    pos, charge = _points("uniform", 400, 2, seed=6, batch=2)
+    reference = bh_torch.repulsion(pos, charge, 1.0, 0.0)
+    torch.testing.assert_close(interpreted(pos, charge, 1.0, 0.0, group=2), reference, rtol=1e-4,
+                               atol=1e-5 * reference.abs().max().item())
+
+
+def test_groups_of_leaves_share_a_walk_and_stay_exact(interpreted):
+    pos, charge = _points("uniform", 300, 2, seed=7)
+    for group in (2, 64):  # 64 exceeds the 16 leaves: one program for everything
+        assert _errors(interpreted(pos, charge, 1.0, 0.0, group=group), pos, charge, 1.0).max() < 1e-4
+
+
+def test_single_point_and_coincident_points_feel_nothing(interpreted):
+    single = interpreted(torch.rand(1, 1, 2), torch.ones(1, 1), 1.0, 0.5)
+    assert torch.equal(single, torch.zeros(1, 1, 2))
+    twins = torch.tensor([[[0.3, 0.7], [0.3, 0.7]]])
+    for softening in (0.0, 1e-3):
+        force = interpreted(twins, torch.ones(1, 2), 1.0, 0.5, softening=softening)
+        assert torch.equal(force, torch.zeros(1, 2, 2))
+    trio = torch.tensor([[[0.3, 0.7], [0.3, 0.7], [0.9, 0.1]]])
+    force = interpreted(trio, torch.ones(1, 3), 1.0, 0.0, softening=0.0)
+    torch.testing.assert_close(force, exact.repulsion(trio, torch.ones(1, 3), 1.0, softening=0.0))
+
+
+def test_zero_charge_points_exert_nothing(interpreted):
+    pos, charge = _points("uniform", 150, 2, seed=8)
+    charge[:, ::3] = 0.0
+    ghosts = torch.cat([pos, torch.rand(1, 60, 2)], 1)  # extra zero-charge points anywhere
+    force = interpreted(ghosts, torch.cat([charge, torch.zeros(1, 60)], 1), 1.0, 0.0)
+    torch.testing.assert_close(force[:, :150], interpreted(pos, charge, 1.0, 0.0), rtol=1e-4, atol=1e-6)
+    assert torch.equal(force[:, 150:], torch.zeros(1, 60, 2))
+
+
+def test_float64_in_float64_out(interpreted):
+    pos, charge = _points("uniform", 50, 2, seed=9)
+    force = interpreted(pos.double(), charge.double(), 1.0, 0.5)
+    assert force.dtype == torch.float64 and force.shape == pos.shape
+
+
+def test_rejects_bad_arguments():
+    pos, charge = torch.rand(1, 10, 2), torch.ones(1, 10)
+    for name, value in (("group", 3), ("num_warps", 0), ("leaf_min", 0)):
+        with pytest.raises(ValueError, match=name):
+            bh_triton.repulsion(pos, charge, 1.0, 0.5, **{name: value})
+    with pytest.raises(ValueError, match="pos must have shape"):
+        bh_triton.repulsion(torch.rand(1, 10, 4), charge, 1.0, 0.5)
+
+
+@pytest.mark.skipif(INTERPRETED_HERE, reason="this process runs triton in interpreter mode")
+def test_cpu_tensors_without_the_interpreter_say_how_to_run():
+    with pytest.raises(RuntimeError, match="TRITON_INTERPRET=1"):
+        bh_triton.repulsion(torch.rand(1, 10, 2), torch.ones(1, 10), 1.0, 0.5)
+
+
+def test_without_triton_the_module_imports_and_calls_say_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "triton", None)
+    monkeypatch.setitem(sys.modules, "triton.language", None)
+    spec = importlib.util.spec_from_file_location("immersions.layout.backends._bh_triton_without_triton",
+                                                  bh_triton.__file__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(RuntimeError, match="pip install triton"):
+        module.repulsion(torch.rand(1, 10, 2), torch.ones(1, 10), 1.0, 0.5)
+
+
+@pytest.mark.skipif(INTERPRETED_HERE, reason="this process runs triton in interpreter mode")
+@pytest.mark.parametrize("dim,power", [(2, 1), (2, 3), (3, 0)])
+def test_kernel_compiles_for_an_h100(dim, power):
+    """The CUDA code path is checked without a GPU: Triton lowers the kernel to PTX and cubin for sm_90."""
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    kernel = bh_triton._walk
+    names = kernel.arg_names
+    types = {"points": "*fp32", "charges": "*fp32", "nodes": "*fp32", "boxes": "*fp32", "order": "*i64",
+             "out": "*fp32", "eps2": "fp32", "expo": "fp32"}
+    constants = {"D": dim, "AXES": 2 if dim == 2 else 4, "TARGETS": 32, "SOURCES": 32, "POWER": power}
+    signature = {name: "constexpr" if name in constants else types.get(name, "i32") for name in names}
+    source = ASTSource(fn=kernel, signature=signature,
+                       constexprs={(names.index(name),): value for name, value in constants.items()})
+    compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 1})
+    assert compiled.asm["cubin"] and ".local" not in compiled.asm["ptx"]
