@@ -1,6 +1,10 @@
 """Per-call time and accuracy of the repulsion backends versus N, with openTSNE's Barnes-Hut as a peer.
 
     python benchmarks/bench_repulsion.py --n 10000 100000 1000000 --backend exact bh_numba bh_torch
+    python benchmarks/bench_repulsion.py --device cuda --n 10000 100000 1000000 --backend exact bh_torch bh_triton
+
+(``bh_triton`` needs CUDA tensors: on a CPU it runs only in Triton's interpreter, set up with
+``TRITON_INTERPRET=1``, far too slow to time.)
 
 Times are medians over ``--repeats`` calls after ``--warmup`` calls (CUDA synchronised). Accuracy is the
 per-vertex relative force error against the float64 exact sum on ``--sample`` random targets. The peer,

@@ -3,13 +3,15 @@
 The tree is the one of ``_bvh_torch`` (balanced binary, equal-count splits of Hilbert-sorted points), its
 per-level summaries flattened into one heap-ordered table: row ``h - 1`` holds node ``h``, whose children
 are ``2h`` and ``2h + 1``; the ``2**L`` leaves are nodes ``2**L .. 2**(L+1) - 1``. One Triton program
-serves one (target leaf, snapshot) pair, one lane per point of the leaf. It walks the tree depth first
-without a stack: at node ``h`` it either opens it (goes to ``2h``) or finishes it (an accepted cell acts as
-one charge at its charge centre, an opened leaf is summed exactly as a leaf x leaf tile), then climbs while
-``h`` is a last child and steps to the next sibling, which is ``(h + 1)`` with its trailing zero bits
-dropped; the walk ends when that lands on the root. The opening test is made once per target leaf (cell
-size / distance from the target leaf's box to the cell's charge centre >= theta, always open when the boxes
-overlap), so every lane follows the same path. ``theta = 0`` opens every cell: exact up to float32 rounding.
+serves one snapshot and one target leaf (or ``group`` consecutive leaves, a subtree), one lane per target
+point. It walks the tree depth first without a stack: at node ``h`` it either opens it (goes to ``2h``) or
+finishes it (an accepted cell acts as one charge at its charge centre, an opened leaf is summed exactly as
+a targets x leaf tile), then climbs while ``h`` is a last child and steps to the next sibling, which is
+``h + 1`` with its trailing zero bits dropped; the walk ends when that lands on the root. The opening test
+is made once per program, so every lane follows the same path: a cell is accepted when the distance from
+the target box to its charge centre exceeds both size / theta and the cell's diagonal (which rules out
+overlapping boxes); both are folded on the host into one squared reach per cell. ``theta = 0`` opens
+every cell: exact up to float32 rounding.
 
 A call has no host synchronisation (every shape follows from (B, N, D)), so it can be captured in a CUDA
 graph. Triton has no CPU back end: CPU tensors run only in Triton's interpreter (slow, for testing), which
@@ -31,7 +33,7 @@ try:  # this module loads on first use of the backend; without triton it still i
 except ImportError:
     triton = tl = None
 
-LEAF_MIN = 16    # leaves hold 16..31 points: one warp-wide block of lanes per target leaf
+LEAF_MIN = 16    # leaves of 16..31 points: a warp-wide block of target lanes
 GROUP = 1        # target leaves per program
 NUM_WARPS = 1
 

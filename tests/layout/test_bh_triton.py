@@ -194,3 +194,21 @@ def test_kernel_compiles_for_an_h100(dim, power):
                        constexprs={(names.index(name),): value for name, value in constants.items()})
     compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 1})
     assert compiled.asm["cubin"] and ".local" not in compiled.asm["ptx"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(INTERPRETED_HERE, reason="this process runs triton in interpreter mode")
+@pytest.mark.parametrize("kind,n,dim,k,group", [("uniform", 50_000, 2, 1.0, 1), ("clustered", 50_000, 2, 1.0, 4),
+                                               ("clustered", 20_000, 3, 2.0, 1)])
+def test_compiled_kernel_on_cuda(kind, n, dim, k, group):
+    pos, charge = _points(kind, n, dim, seed=10, batch=2)
+    targets = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:500]
+    ref = exact.repulsion(pos.double().cuda(), charge.double().cuda(), k, targets=targets.cuda()).cpu()
+    force = bh_triton.repulsion(pos.cuda(), charge.cuda(), k, 0.5, group=group).cpu()
+    err = (force[:, targets].double() - ref).norm(dim=-1) / ref.norm(dim=-1).clamp_min(1e-300)
+    assert torch.isfinite(force).all() and err.median() <= 0.01, err.median()
+    single = bh_triton.repulsion(pos[1:].cuda(), charge[1:].cuda(), k, 0.5, group=group).cpu()
+    assert torch.equal(force[1:], single)
+    small, small_charge = pos[:, :3000].cuda(), charge[:, :3000].cuda()
+    exact_small = bh_triton.repulsion(small, small_charge, k, 0.0, group=group).cpu()
+    assert _errors(exact_small, pos[:, :3000], charge[:, :3000], k).max() < 1e-4
