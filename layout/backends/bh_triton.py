@@ -62,24 +62,25 @@ def _walk(points, charges, nodes, boxes, order, out, n, padded, first_leaf, leaf
           POWER: tl.constexpr):
     """Force on the points of one group of ``group`` target leaves (program 0) of one snapshot (program
     1), times their charge, stored at their unsorted rows of ``out (B, n, D)``. Hilbert-sorted
-    ``points (B, padded, AXES)`` and ``charges (B, padded)``; heap-ordered ``nodes (B, 2 first_leaf - 1,
+    ``points (B, AXES, padded)`` (one plane per axis) and ``charges (B, padded)``; heap-ordered ``nodes (B, 2 first_leaf - 1,
     AXES + 2)`` rows: charge centre, charge, squared reach (accepted beyond it; -1 when empty); boxes of
     the target groups ``(B, first_leaf / group, 2, AXES)``. TARGETS, SOURCES: lanes for the group's points
-    and for one leaf's."""
+    and for one leaf's. Tensors are (axis, source, target): targets spread over the threads, so the sums
+    over axes and sources stay inside each thread."""
     target = tl.program_id(0)
     snapshot = tl.program_id(1).to(tl.int64)
-    points += snapshot * padded * AXES
+    points += snapshot * AXES * padded
     charges += snapshot * padded
     nodes += snapshot * (2 * first_leaf - 1) * (AXES + 2)
     axes = tl.arange(0, AXES)
     lanes = tl.arange(0, TARGETS)
     lane_ok = lanes < group * leaf
     own = target * group * leaf
-    mine = tl.load(points + (own + lanes[:, None]) * AXES + axes[None, :], mask=lane_ok[:, None], other=0.0)
+    mine = tl.load(points + axes[:, None] * padded + own + lanes[None, :], mask=lane_ok[None, :], other=0.0)
     box = boxes + (snapshot * (first_leaf // group) + target) * 2 * AXES
     box_lo = tl.load(box + axes)
     box_hi = tl.load(box + AXES + axes)
-    force = tl.zeros([TARGETS, AXES], dtype=tl.float32)
+    force = tl.zeros([AXES, TARGETS], dtype=tl.float32)
     sources = tl.arange(0, SOURCES)
     source_ok = sources < leaf
 
@@ -90,18 +91,18 @@ def _walk(points, charges, nodes, boxes, order, out, n, padded, first_leaf, leaf
         outside = tl.maximum(box_lo - centre, 0.0) + tl.maximum(centre - box_hi, 0.0)
         accept = tl.sum(outside * outside, axis=0) > tl.load(row + AXES + 1)
         if accept:  # the whole cell as one charge at its charge centre
-            diff = mine - centre[None, :]
-            r2 = tl.sum(diff * diff, axis=1) + eps2
-            force += diff * (tl.load(row + AXES) * _inverse_power(r2, expo, POWER))[:, None]
+            diff = mine - centre[:, None]                                             # (AXES, TARGETS)
+            r2 = tl.sum(diff * diff, axis=0) + eps2
+            force += diff * (tl.load(row + AXES) * _inverse_power(r2, expo, POWER))[None, :]
         elif node >= first_leaf:  # an opened leaf: every source point on every target point
             first = (node - first_leaf) * leaf
-            near = tl.load(points + (first + sources[:, None]) * AXES + axes[None, :], mask=source_ok[:, None],
+            near = tl.load(points + axes[:, None] * padded + first + sources[None, :], mask=source_ok[None, :],
                            other=0.0)
             near_charge = tl.load(charges + first + sources, mask=source_ok, other=0.0)
-            diff = mine[:, None, :] - near[None, :, :]                           # (TARGETS, SOURCES, AXES)
-            r2 = tl.sum(diff * diff, axis=2) + eps2
-            scale = near_charge[None, :] * _inverse_power(r2, expo, POWER)
-            force += tl.sum(diff * scale[:, :, None], axis=1)
+            diff = mine[:, None, :] - near[:, :, None]                           # (AXES, SOURCES, TARGETS)
+            r2 = tl.sum(diff * diff, axis=0) + eps2
+            scale = near_charge[:, None] * _inverse_power(r2, expo, POWER)
+            force += tl.sum(diff * scale[None, :, :], axis=1)
         after = node + 1
         after = after // (after & -after)  # climb past last children, step to the next sibling
         after = tl.where(after == 1, 0, after)  # back at the root: done
@@ -111,8 +112,8 @@ def _walk(points, charges, nodes, boxes, order, out, n, padded, first_leaf, leaf
     stored = lane_ok & (sorted_index < n)
     own_charge = tl.load(charges + sorted_index, mask=stored, other=0.0)
     rows = tl.load(order + snapshot * n + sorted_index, mask=stored, other=0)
-    tl.store(out + snapshot * n * D + rows[:, None] * D + axes[None, :], force * own_charge[:, None],
-             mask=stored[:, None] & (axes < D)[None, :])
+    tl.store(out + snapshot * n * D + rows[None, :] * D + axes[:, None], force * own_charge[None, :],
+             mask=stored[None, :] & (axes < D)[:, None])
 
 
 def _cells(ordered: torch.Tensor, charge: torch.Tensor, levels: int, leaf: int, theta: float, axes: int,
@@ -177,7 +178,7 @@ def repulsion(pos: torch.Tensor, charge: torch.Tensor, k: float, theta: float, *
     out = torch.empty_like(pos)
     expo = (k + 1) / 2
     _walk[(2 ** group_level, b)](
-        F.pad(ordered, (0, axes - d)).contiguous(), sorted_charge.contiguous(), nodes, boxes, order.contiguous(),
+        F.pad(ordered, (0, axes - d)).transpose(1, 2).contiguous(), sorted_charge.contiguous(), nodes, boxes, order.contiguous(),
         out, n, padded, 2 ** levels, leaf, group, float(softening) ** 2, float(expo),
         D=d, AXES=axes, TARGETS=triton.next_power_of_2(group * leaf), SOURCES=triton.next_power_of_2(leaf),
         POWER={1.0: 1, 1.5: 3}.get(expo, 0), num_warps=num_warps)
