@@ -20,6 +20,8 @@ time, and its own library (``tl.sum``, ``tl.zeros``...) is decorated when ``trit
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -62,11 +64,11 @@ def _walk(points, charges, nodes, boxes, order, out, n, padded, first_leaf, leaf
           POWER: tl.constexpr):
     """Force on the points of one group of ``group`` target leaves (program 0) of one snapshot (program
     1), times their charge, stored at their unsorted rows of ``out (B, n, D)``. Hilbert-sorted
-    ``points (B, AXES, padded)`` (one plane per axis) and ``charges (B, padded)``; heap-ordered ``nodes (B, 2 first_leaf - 1,
-    AXES + 2)`` rows: charge centre, charge, squared reach (accepted beyond it; -1 when empty); boxes of
-    the target groups ``(B, first_leaf / group, 2, AXES)``. TARGETS, SOURCES: lanes for the group's points
-    and for one leaf's. Tensors are (axis, source, target): targets spread over the threads, so the sums
-    over axes and sources stay inside each thread."""
+    ``points (B, AXES, padded)`` (one plane per axis) and ``charges (B, padded)``; heap-ordered
+    ``nodes (B, 2 first_leaf - 1, AXES + 2)`` rows: charge centre, charge, squared reach (accepted beyond
+    it; -1 when empty); boxes of the target groups ``(B, first_leaf / group, 2, AXES)``. TARGETS,
+    SOURCES: lanes for the group's points and for one leaf's. Tensors are (axis, source, target): targets
+    spread over the threads, so the sums over axes and sources stay inside each thread."""
     target = tl.program_id(0)
     snapshot = tl.program_id(1).to(tl.int64)
     points += snapshot * AXES * padded
@@ -175,11 +177,41 @@ def repulsion(pos: torch.Tensor, charge: torch.Tensor, k: float, theta: float, *
     group_level = max(0, levels - group.bit_length() + 1)
     group = 2 ** (levels - group_level)
     nodes, boxes = _cells(ordered, sorted_charge, levels, leaf, theta, axes, group_level)
+    planes = F.pad(ordered, (0, axes - d)).transpose(1, 2).contiguous()
     out = torch.empty_like(pos)
     expo = (k + 1) / 2
     _walk[(2 ** group_level, b)](
-        F.pad(ordered, (0, axes - d)).transpose(1, 2).contiguous(), sorted_charge.contiguous(), nodes, boxes, order.contiguous(),
-        out, n, padded, 2 ** levels, leaf, group, float(softening) ** 2, float(expo),
+        planes, sorted_charge.contiguous(), nodes, boxes, order.contiguous(), out, n, padded, 2 ** levels, leaf,
+        group, float(softening) ** 2, float(expo),
         D=d, AXES=axes, TARGETS=triton.next_power_of_2(group * leaf), SOURCES=triton.next_power_of_2(leaf),
         POWER={1.0: 1, 1.5: 3}.get(expo, 0), num_warps=num_warps)
     return out.to(dtype)
+
+
+def capture(pos: torch.Tensor, charge: torch.Tensor, k: float, theta: float, **options
+            ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Record one call on CUDA tensors of this shape into a CUDA graph (no kernel launches from Python
+    afterwards). The returned ``replay(pos, charge)`` copies new values into the recorded inputs, replays
+    and returns the recorded output buffer, overwritten by the next replay. ``options`` as for repulsion."""
+    if pos.device.type != "cuda":
+        raise ValueError(f"capture records a CUDA graph and needs CUDA tensors, got pos on {pos.device}")
+    static_pos, static_charge = pos.detach().clone(), charge.detach().clone()
+    side = torch.cuda.Stream(device=pos.device)
+    side.wait_stream(torch.cuda.current_stream(pos.device))
+    with torch.cuda.stream(side):  # compiles the kernel and warms the allocator outside the capture
+        repulsion(static_pos, static_charge, k, theta, **options)
+    torch.cuda.current_stream(pos.device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = repulsion(static_pos, static_charge, k, theta, **options)
+
+    def replay(new_pos: torch.Tensor, new_charge: torch.Tensor) -> torch.Tensor:
+        if new_pos.shape != static_pos.shape or new_charge.shape != static_charge.shape:
+            raise ValueError(f"replay needs pos {tuple(static_pos.shape)} and charge {tuple(static_charge.shape)} "
+                             f"as captured, got {tuple(new_pos.shape)} and {tuple(new_charge.shape)}")
+        static_pos.copy_(new_pos)
+        static_charge.copy_(new_charge)
+        graph.replay()
+        return out
+
+    return replay

@@ -212,3 +212,19 @@ def test_compiled_kernel_on_cuda(kind, n, dim, k, group):
     small, small_charge = pos[:, :3000].cuda(), charge[:, :3000].cuda()
     exact_small = bh_triton.repulsion(small, small_charge, k, 0.0, group=group).cpu()
     assert _errors(exact_small, pos[:, :3000], charge[:, :3000], k).max() < 1e-4
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(INTERPRETED_HERE, reason="this process runs triton in interpreter mode")
+def test_captured_graph_replays_new_positions():
+    pos, charge = _points("clustered", 20_000, 2, seed=11, batch=2)
+    replay = bh_triton.capture(pos.cuda(), charge.cuda(), 1.0, 0.5)
+    moved = pos.flip(1).cuda()
+    assert torch.equal(replay(moved, charge.cuda()).cpu(), bh_triton.repulsion(moved, charge.cuda(), 1.0, 0.5).cpu())
+    with pytest.raises(ValueError, match="as captured"):
+        replay(moved[:, :10], charge.cuda())
+
+
+def test_capture_needs_cuda_tensors():
+    with pytest.raises(ValueError, match="CUDA"):
+        bh_triton.capture(torch.rand(1, 10, 2), torch.ones(1, 10), 1.0, 0.5)
