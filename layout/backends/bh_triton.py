@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from . import DEFAULT_SOFTENING
-from ._bvh_torch import hilbert_order, summarize, tree_shape
+from ._bvh_torch import HILBERT_BITS, summarize, tree_shape
 from ._checks import check_inputs
 
 try:  # this module loads on first use of the backend; without triton it still imports, calls say how to fix
@@ -38,6 +38,7 @@ except ImportError:
 LEAF_MIN = 16    # leaves of 16..31 points: a warp-wide block of target lanes
 GROUP = 1        # target leaves per program
 NUM_WARPS = 1
+HILBERT_BLOCK = 1024  # points per program of the key kernel
 
 
 def _jit(fn):
@@ -118,6 +119,76 @@ def _walk(points, charges, nodes, boxes, order, out, n, padded, first_leaf, leaf
              mask=stored[None, :] & (axes < D)[:, None])
 
 
+@_jit
+def _exchange(x0, xi, bit: tl.constexpr):
+    """One step of Skilling's axes-to-transpose between axis 0 and axis i > 0 at ``bit``."""
+    low = bit - 1
+    high = (xi & bit) != 0
+    swap = (x0 ^ xi) & low
+    return tl.where(high, x0 ^ low, x0 ^ swap), tl.where(high, xi, xi ^ swap)
+
+
+@_jit
+def _spread(x, D: tl.constexpr, BITS: tl.constexpr):
+    """Bit ``j`` of ``x`` moved to bit ``j * D``."""
+    spread = x & 1
+    for j in tl.static_range(1, BITS):
+        spread |= ((x >> j) & 1) << (j * D)
+    return spread
+
+
+@_jit
+def _hilbert_keys(pos, low, side, keys, n, D: tl.constexpr, BITS: tl.constexpr, BLOCK: tl.constexpr):
+    """Hilbert index of every point of ``pos (B, n, D)`` (program 0: a block of points, program 1: the
+    snapshot), with the arithmetic of ``_bvh_torch.hilbert_order`` so both give the same keys; ``low (B, D)``
+    and ``side (B,)`` span each snapshot."""
+    snapshot = tl.program_id(1).to(tl.int64)
+    index = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    ok = index < n
+    pos += snapshot * n * D + index * D
+    scale = tl.load(side + snapshot)
+    top = (1 << BITS) - 1
+    x0 = tl.load(pos, mask=ok, other=0.0) - tl.load(low + snapshot * D)
+    x0 = tl.minimum(tl.maximum(tl.div_rn(x0, scale) * top, 0.0), top).to(tl.int64)
+    x1 = tl.load(pos + 1, mask=ok, other=0.0) - tl.load(low + snapshot * D + 1)
+    x1 = tl.minimum(tl.maximum(tl.div_rn(x1, scale) * top, 0.0), top).to(tl.int64)
+    x2 = x1 * 0
+    if D == 3:
+        x2 = tl.load(pos + 2, mask=ok, other=0.0) - tl.load(low + snapshot * D + 2)
+        x2 = tl.minimum(tl.maximum(tl.div_rn(x2, scale) * top, 0.0), top).to(tl.int64)
+    for step in tl.static_range(BITS - 1):
+        bit = 1 << (BITS - 1 - step)
+        x0 = tl.where((x0 & bit) != 0, x0 ^ (bit - 1), x0)
+        x0, x1 = _exchange(x0, x1, bit)
+        if D == 3:
+            x0, x2 = _exchange(x0, x2, bit)
+    x1 ^= x0
+    last = x1
+    if D == 3:
+        x2 ^= x1
+        last = x2
+    flip = x0 * 0
+    for step in tl.static_range(BITS - 1):
+        bit = 1 << (BITS - 1 - step)
+        flip = tl.where((last & bit) != 0, flip ^ (bit - 1), flip)
+    key = (_spread(x0 ^ flip, D, BITS) << (D - 1)) | (_spread(x1 ^ flip, D, BITS) << (D - 2))
+    if D == 3:
+        key |= _spread(x2 ^ flip, D, BITS)
+    tl.store(keys + snapshot * n + index, key, mask=ok)
+
+
+def fused_hilbert_order(pos: torch.Tensor) -> torch.Tensor:
+    """``_bvh_torch.hilbert_order`` with the key arithmetic in one kernel (instead of ~400 small ones)."""
+    b, n, d = pos.shape
+    low = pos.amin(1)
+    side = (pos.amax(1) - low).amax(-1)
+    side = torch.where(side > 0, side, torch.ones_like(side))
+    keys = torch.empty(b, n, dtype=torch.int64, device=pos.device)
+    _hilbert_keys[(triton.cdiv(n, HILBERT_BLOCK), b)](pos.contiguous(), low.contiguous(), side, keys, n, D=d,
+                                                      BITS=HILBERT_BITS, BLOCK=HILBERT_BLOCK)
+    return torch.sort(keys, dim=1, stable=True).indices
+
+
 def _cells(ordered: torch.Tensor, charge: torch.Tensor, levels: int, leaf: int, theta: float, axes: int,
            group_level: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Heap-ordered node rows (B, 2**(L+1) - 1, axes + 2): charge centre, charge and squared reach, the
@@ -166,7 +237,7 @@ def repulsion(pos: torch.Tensor, charge: torch.Tensor, k: float, theta: float, *
     charge = charge.detach().float()
     levels, leaf = tree_shape(n, leaf_min)
     padded = leaf * 2 ** levels
-    order = hilbert_order(pos)
+    order = fused_hilbert_order(pos)
     # sorted, not shifted: p_i - p_j from the inputs themselves is exact for close pairs (Sterbenz)
     ordered = torch.gather(pos, 1, order[..., None].expand(-1, -1, d))
     sorted_charge = torch.gather(charge, 1, order)

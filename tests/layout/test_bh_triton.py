@@ -19,20 +19,22 @@ import torch
 triton = pytest.importorskip("triton")
 
 from immersions.layout.backends import bh_torch, bh_triton, exact, get_backend  # noqa: E402
+from immersions.layout.backends._bvh_torch import hilbert_order  # noqa: E402
 
 INTERPRETED_HERE = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 @pytest.fixture(scope="module")
 def interpreted():
-    """``repulsion(*args, **kwargs)`` of bh_triton run by a worker whose triton runs in interpreter mode."""
+    """``function(*args, **kwargs)`` (bh_triton.repulsion unless given) run by a worker whose triton runs in
+    interpreter mode."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TRITON_INTERPRET", "1")
         pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         pool.submit(int).result()  # the worker starts (and inherits the variable) now
 
-    def call(*args, **kwargs) -> torch.Tensor:
-        return pool.submit(bh_triton.repulsion, *args, **kwargs).result()
+    def call(*args, function=bh_triton.repulsion, **kwargs) -> torch.Tensor:
+        return pool.submit(function, *args, **kwargs).result()
 
     yield call
     pool.shutdown()
@@ -60,6 +62,16 @@ def _errors(approx: torch.Tensor, pos: torch.Tensor, charge: torch.Tensor, k: fl
     norm = ref.norm(dim=-1)
     keep = norm > 1e-12 * norm.max()
     return (approx.double() - ref).norm(dim=-1)[keep] / norm[keep]
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_fused_hilbert_order_equals_the_torch_one(interpreted, dim):
+    g = torch.Generator().manual_seed(dim)
+    uniform = torch.rand(2, 1500, dim, generator=g)
+    uniform[:, ::7] = uniform[:, :1].clone()  # ties keep their input order in both
+    clustered = 1000 * torch.rand(2, 1, dim, generator=g) + 1e-3 * torch.randn(2, 1500, dim, generator=g)
+    for pos in (uniform, clustered, uniform[:, :1], uniform[:, :3]):
+        assert torch.equal(interpreted(pos, function=bh_triton.fused_hilbert_order), hilbert_order(pos))
 
 
 def test_registry_resolves_bh_triton():
@@ -178,17 +190,23 @@ def test_without_triton_the_module_imports_and_calls_say_how_to_install(monkeypa
 
 
 @pytest.mark.skipif(INTERPRETED_HERE, reason="this process runs triton in interpreter mode")
-@pytest.mark.parametrize("dim,power", [(2, 1), (2, 3), (3, 0)])
-def test_kernel_compiles_for_an_h100(dim, power):
-    """The CUDA code path is checked without a GPU: Triton lowers the kernel to PTX and cubin for sm_90."""
+@pytest.mark.parametrize("name,constants", [
+    ("_walk", {"D": 2, "AXES": 2, "TARGETS": 32, "SOURCES": 32, "POWER": 1}),
+    ("_walk", {"D": 2, "AXES": 2, "TARGETS": 64, "SOURCES": 16, "POWER": 3}),
+    ("_walk", {"D": 3, "AXES": 4, "TARGETS": 32, "SOURCES": 32, "POWER": 0}),
+    ("_hilbert_keys", {"D": 2, "BITS": 20, "BLOCK": 1024}),
+    ("_hilbert_keys", {"D": 3, "BITS": 20, "BLOCK": 1024}),
+])
+def test_kernels_compile_for_an_h100(name, constants):
+    """The CUDA code path is checked without a GPU: Triton lowers the kernels to PTX and cubin for sm_90."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    kernel = bh_triton._walk
+    kernel = getattr(bh_triton, name)
     names = kernel.arg_names
     types = {"points": "*fp32", "charges": "*fp32", "nodes": "*fp32", "boxes": "*fp32", "order": "*i64",
-             "out": "*fp32", "eps2": "fp32", "expo": "fp32"}
-    constants = {"D": dim, "AXES": 2 if dim == 2 else 4, "TARGETS": 32, "SOURCES": 32, "POWER": power}
+             "out": "*fp32", "eps2": "fp32", "expo": "fp32", "pos": "*fp32", "low": "*fp32", "side": "*fp32",
+             "keys": "*i64"}
     signature = {name: "constexpr" if name in constants else types.get(name, "i32") for name in names}
     source = ASTSource(fn=kernel, signature=signature,
                        constexprs={(names.index(name),): value for name, value in constants.items()})
@@ -209,6 +227,7 @@ def test_compiled_kernel_on_cuda(kind, n, dim, k, group):
     assert torch.isfinite(force).all() and err.median() <= 0.01, err.median()
     single = bh_triton.repulsion(pos[1:].cuda(), charge[1:].cuda(), k, 0.5, group=group).cpu()
     assert torch.equal(force[1:], single)
+    assert torch.equal(bh_triton.fused_hilbert_order(pos.cuda()), hilbert_order(pos.cuda()))
     small, small_charge = pos[:, :3000].cuda(), charge[:, :3000].cuda()
     exact_small = bh_triton.repulsion(small, small_charge, k, 0.0, group=group).cpu()
     assert _errors(exact_small, pos[:, :3000], charge[:, :3000], k).max() < 1e-4
