@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from . import DEFAULT_SOFTENING
-from ._bvh_torch import HILBERT_BITS, summarize, tree_shape
+from ._bvh_torch import HILBERT_BITS, tree_shape
 from ._checks import check_inputs
 
 try:  # this module loads on first use of the backend; without triton it still imports, calls say how to fix
@@ -39,6 +39,7 @@ LEAF_MIN = 16    # leaves of 16..31 points: a warp-wide block of target lanes
 GROUP = 1        # target leaves per program
 NUM_WARPS = 1
 HILBERT_BLOCK = 1024  # points per program of the key kernel
+SUMMARY_NODES = 32   # tree nodes per program of the summary kernels
 
 
 def _jit(fn):
@@ -189,26 +190,103 @@ def fused_hilbert_order(pos: torch.Tensor) -> torch.Tensor:
     return torch.sort(keys, dim=1, stable=True).indices
 
 
-def _cells(ordered: torch.Tensor, charge: torch.Tensor, levels: int, leaf: int, theta: float, axes: int,
-           group_level: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Heap-ordered node rows (B, 2**(L+1) - 1, axes + 2): charge centre, charge and squared reach, the
-    squared distance from a target box beyond which the cell is accepted: max(size / theta, diagonal)^2,
-    the diagonal term ruling out overlapping boxes; -1 for empty cells (accepted: they carry no charge).
-    Also the boxes (B, 2**group_level, 2, axes) of the target groups, the nodes of level ``group_level``."""
-    d = ordered.shape[2]
-    summary = summarize(ordered, charge, levels, leaf)
-    table = torch.cat(summary, 1)
-    centre, low, high = table[..., :d], table[..., d:2 * d], table[..., 2 * d:3 * d]
+@_jit
+def _store_node(stats, nodes, rows, ok, moment, low, high, charge, mass, theta2,
+                AXES: tl.constexpr):
+    """Write the summary rows ``rows`` (heap row = node - 1) of ``stats`` (moment, low, high, charge,
+    weight) and of ``nodes`` (charge centre, charge, squared reach: max(size / theta, diagonal)^2, -1 when
+    empty). Vectors are (AXES, NODES), scalars per node (NODES,)."""
+    axes = tl.arange(0, AXES)
+    width = 3 * AXES + 2
+    keep = ok[None, :]
+    row = stats + rows[None, :] * width + axes[:, None]
+    tl.store(row, moment, mask=keep)
+    tl.store(row + AXES, low, mask=keep)
+    tl.store(row + 2 * AXES, high, mask=keep)
+    tl.store(stats + rows * width + 3 * AXES, charge, mask=ok)
+    tl.store(stats + rows * width + 3 * AXES + 1, mass, mask=ok)
+    centre = tl.where(mass[None, :] > 0, moment / tl.where(mass > 0, mass, 1.0)[None, :], 0.5 * (low + high))
     extent = high - low
-    size2 = extent.amax(-1).square()
-    reach2 = torch.maximum(size2 / theta ** 2 if theta > 0 else torch.full_like(size2, torch.inf),
-                           extent.square().sum(-1))
-    reach2 = torch.where(table[..., 3 * d + 1] > 0, reach2, -1.0)
-    pad = (0, axes - d)
-    nodes = torch.cat([F.pad(centre, pad), table[..., 3 * d:3 * d + 1], reach2[..., None]], -1)
-    groups = summary[group_level]
-    boxes = torch.stack([F.pad(groups[..., d:2 * d], pad), F.pad(groups[..., 2 * d:3 * d], pad)], 2)
-    return nodes.contiguous(), boxes.contiguous()
+    size = tl.max(extent, axis=0)
+    reach2 = tl.where(theta2 > 0, size * size / tl.where(theta2 > 0, theta2, 1.0), float("inf"))
+    reach2 = tl.maximum(reach2, tl.sum(extent * extent, axis=0))
+    reach2 = tl.where(mass > 0, reach2, -1.0)
+    tl.store(nodes + rows[None, :] * (AXES + 2) + axes[:, None], centre, mask=keep)
+    tl.store(nodes + rows * (AXES + 2) + AXES, charge, mask=ok)
+    tl.store(nodes + rows * (AXES + 2) + AXES + 1, reach2, mask=ok)
+
+
+@_jit
+def _summarize_leaves(points, charges, stats, nodes, padded, first_leaf, leaf, theta2,
+                      AXES: tl.constexpr, NODES: tl.constexpr, SOURCES: tl.constexpr):
+    """Summary rows of the leaves ``NODES * program 0 ...`` of snapshot ``program 1``, from the sorted
+    ``points (B, AXES, padded)`` and ``charges (B, padded)``."""
+    snapshot = tl.program_id(1).to(tl.int64)
+    points += snapshot * AXES * padded
+    charges += snapshot * padded
+    stats += snapshot * (2 * first_leaf - 1) * (3 * AXES + 2)
+    nodes += snapshot * (2 * first_leaf - 1) * (AXES + 2)
+    leaves = tl.program_id(0) * NODES + tl.arange(0, NODES)
+    sources = tl.arange(0, SOURCES)
+    axes = tl.arange(0, AXES)
+    ok = leaves < first_leaf
+    inside = ok[:, None] & (sources < leaf)[None, :]                                       # (NODES, SOURCES)
+    index = leaves[:, None] * leaf + sources[None, :]
+    charge = tl.load(charges + index, mask=inside, other=0.0)
+    weight = tl.abs(charge)
+    point = tl.load(points + axes[:, None, None] * padded + index[None, :, :], mask=inside[None, :, :],
+                    other=0.0)                                                      # (AXES, NODES, SOURCES)
+    low = tl.min(tl.where(inside[None, :, :], point, float("inf")), axis=2)
+    high = tl.max(tl.where(inside[None, :, :], point, -float("inf")), axis=2)
+    _store_node(stats, nodes, first_leaf - 1 + leaves, ok, tl.sum(point * weight[None, :, :], axis=2), low,
+                high, tl.sum(charge, axis=1), tl.sum(weight, axis=1), theta2, AXES)
+
+
+@_jit
+def _summarize_parents(stats, nodes, first_leaf, first, theta2, AXES: tl.constexpr, NODES: tl.constexpr):
+    """Summary rows of the nodes ``first + NODES * program 0 ...`` (all on one level, starting at node
+    ``first``) of snapshot ``program 1`` from those of their two children."""
+    snapshot = tl.program_id(1).to(tl.int64)
+    width = 3 * AXES + 2
+    stats += snapshot * (2 * first_leaf - 1) * width
+    nodes += snapshot * (2 * first_leaf - 1) * (AXES + 2)
+    node = first + tl.program_id(0) * NODES + tl.arange(0, NODES)
+    ok = node < 2 * first
+    axes = tl.arange(0, AXES)
+    left = stats + (2 * node - 1) * width                                     # children 2 node, 2 node + 1
+    right = left + width
+    vector = axes[:, None]
+    keep = ok[None, :]
+    moment = (tl.load(left[None, :] + vector, mask=keep, other=0.0)
+              + tl.load(right[None, :] + vector, mask=keep, other=0.0))
+    low = tl.minimum(tl.load(left[None, :] + AXES + vector, mask=keep, other=0.0),
+                     tl.load(right[None, :] + AXES + vector, mask=keep, other=0.0))
+    high = tl.maximum(tl.load(left[None, :] + 2 * AXES + vector, mask=keep, other=0.0),
+                      tl.load(right[None, :] + 2 * AXES + vector, mask=keep, other=0.0))
+    charge = tl.load(left + 3 * AXES, mask=ok, other=0.0) + tl.load(right + 3 * AXES, mask=ok, other=0.0)
+    mass = tl.load(left + 3 * AXES + 1, mask=ok, other=0.0) + tl.load(right + 3 * AXES + 1, mask=ok, other=0.0)
+    _store_node(stats, nodes, node - 1, ok, moment, low, high, charge, mass, theta2, AXES)
+
+
+def _tree(planes: torch.Tensor, charges: torch.Tensor, levels: int, leaf: int, theta: float,
+          group_level: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The heap-ordered node rows (B, 2**(L+1) - 1, AXES + 2) the walk reads (what ``summarize`` gives,
+    as charge centre, charge and squared reach), built leaves first in L + 1 launches, and the boxes
+    (B, 2**group_level, 2, AXES) of the target groups, the nodes of level ``group_level``."""
+    b, axes, padded = planes.shape
+    count = 2 ** (levels + 1) - 1
+    stats = planes.new_empty(b, count, 3 * axes + 2)
+    nodes = planes.new_empty(b, count, axes + 2)
+    theta2 = float(theta) ** 2
+    _summarize_leaves[(triton.cdiv(2 ** levels, SUMMARY_NODES), b)](
+        planes, charges, stats, nodes, padded, 2 ** levels, leaf, theta2,
+        AXES=axes, NODES=SUMMARY_NODES, SOURCES=triton.next_power_of_2(leaf))
+    for level in range(levels - 1, -1, -1):
+        _summarize_parents[(triton.cdiv(2 ** level, SUMMARY_NODES), b)](
+            stats, nodes, 2 ** levels, 2 ** level, theta2, AXES=axes, NODES=SUMMARY_NODES)
+    rows = slice(2 ** group_level - 1, 2 ** (group_level + 1) - 1)
+    boxes = stats[:, rows, axes:3 * axes].reshape(b, -1, 2, axes).contiguous()
+    return nodes, boxes
 
 
 def repulsion(pos: torch.Tensor, charge: torch.Tensor, k: float, theta: float, *,
@@ -247,12 +325,13 @@ def repulsion(pos: torch.Tensor, charge: torch.Tensor, k: float, theta: float, *
     axes = 2 if d == 2 else 4
     group_level = max(0, levels - group.bit_length() + 1)
     group = 2 ** (levels - group_level)
-    nodes, boxes = _cells(ordered, sorted_charge, levels, leaf, theta, axes, group_level)
     planes = F.pad(ordered, (0, axes - d)).transpose(1, 2).contiguous()
+    sorted_charge = sorted_charge.contiguous()
+    nodes, boxes = _tree(planes, sorted_charge, levels, leaf, theta, group_level)
     out = torch.empty_like(pos)
     expo = (k + 1) / 2
     _walk[(2 ** group_level, b)](
-        planes, sorted_charge.contiguous(), nodes, boxes, order.contiguous(), out, n, padded, 2 ** levels, leaf,
+        planes, sorted_charge, nodes, boxes, order.contiguous(), out, n, padded, 2 ** levels, leaf,
         group, float(softening) ** 2, float(expo),
         D=d, AXES=axes, TARGETS=triton.next_power_of_2(group * leaf), SOURCES=triton.next_power_of_2(leaf),
         POWER={1.0: 1, 1.5: 3}.get(expo, 0), num_warps=num_warps)

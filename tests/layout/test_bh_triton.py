@@ -19,7 +19,7 @@ import torch
 triton = pytest.importorskip("triton")
 
 from immersions.layout.backends import bh_torch, bh_triton, exact, get_backend  # noqa: E402
-from immersions.layout.backends._bvh_torch import hilbert_order  # noqa: E402
+from immersions.layout.backends._bvh_torch import hilbert_order, summarize, tree_shape  # noqa: E402
 
 INTERPRETED_HERE = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
@@ -72,6 +72,34 @@ def test_fused_hilbert_order_equals_the_torch_one(interpreted, dim):
     clustered = 1000 * torch.rand(2, 1, dim, generator=g) + 1e-3 * torch.randn(2, 1500, dim, generator=g)
     for pos in (uniform, clustered, uniform[:, :1], uniform[:, :3]):
         assert torch.equal(interpreted(pos, function=bh_triton.fused_hilbert_order), hilbert_order(pos))
+
+
+@pytest.mark.parametrize("dim,n,theta", [(2, 1000, 0.5), (3, 700, 0.0), (2, 1, 1.0)])
+def test_tree_kernels_summarize_like_the_torch_tree(interpreted, dim, n, theta):
+    pos, charge = _points("clustered", n, dim, seed=n, batch=2)
+    levels, leaf = tree_shape(n, 16)
+    axes = 2 if dim == 2 else 4
+    padded = leaf * 2 ** levels
+    pos = torch.cat([pos, pos[:, -1:].expand(-1, padded - n, -1)], 1)
+    charge = torch.cat([charge, charge.new_zeros(2, padded - n)], 1)
+    planes = torch.nn.functional.pad(pos, (0, axes - dim)).transpose(1, 2).contiguous()
+    group_level = max(levels - 1, 0)
+    nodes, boxes = interpreted(planes, charge, levels, leaf, theta, group_level, function=bh_triton._tree)
+    summary = summarize(pos, charge, levels, leaf)
+    table = torch.cat(summary, 1)
+    low, high, weight = table[..., dim:2 * dim], table[..., 2 * dim:3 * dim], table[..., 3 * dim + 1]
+    extent = high - low
+    reach2 = torch.maximum(extent.amax(-1).square() / theta ** 2 if theta else torch.full_like(weight, torch.inf),
+                           extent.square().sum(-1))
+    reach2 = torch.where(weight > 0, reach2, -1.0)
+    close = {"rtol": 1e-5, "atol": 1e-6}
+    torch.testing.assert_close(nodes[..., :dim], table[..., :dim], **close)
+    assert (nodes[..., dim:axes] == 0).all()
+    torch.testing.assert_close(nodes[..., axes], table[..., 3 * dim], **close)
+    torch.testing.assert_close(nodes[..., axes + 1], reach2, **close)
+    groups = summary[group_level]
+    torch.testing.assert_close(boxes[..., 0, :dim], groups[..., dim:2 * dim], rtol=0, atol=0)
+    torch.testing.assert_close(boxes[..., 1, :dim], groups[..., 2 * dim:3 * dim], rtol=0, atol=0)
 
 
 def test_registry_resolves_bh_triton():
@@ -194,6 +222,8 @@ def test_without_triton_the_module_imports_and_calls_say_how_to_install(monkeypa
     ("_walk", {"D": 2, "AXES": 2, "TARGETS": 32, "SOURCES": 32, "POWER": 1}),
     ("_walk", {"D": 2, "AXES": 2, "TARGETS": 64, "SOURCES": 16, "POWER": 3}),
     ("_walk", {"D": 3, "AXES": 4, "TARGETS": 32, "SOURCES": 32, "POWER": 0}),
+    ("_summarize_leaves", {"AXES": 2, "NODES": 32, "SOURCES": 32}),
+    ("_summarize_parents", {"AXES": 4, "NODES": 32}),
     ("_hilbert_keys", {"D": 2, "BITS": 20, "BLOCK": 1024}),
     ("_hilbert_keys", {"D": 3, "BITS": 20, "BLOCK": 1024}),
 ])
@@ -206,7 +236,7 @@ def test_kernels_compile_for_an_h100(name, constants):
     names = kernel.arg_names
     types = {"points": "*fp32", "charges": "*fp32", "nodes": "*fp32", "boxes": "*fp32", "order": "*i64",
              "out": "*fp32", "eps2": "fp32", "expo": "fp32", "pos": "*fp32", "low": "*fp32", "side": "*fp32",
-             "keys": "*i64"}
+             "keys": "*i64", "stats": "*fp32", "theta2": "fp32"}
     signature = {name: "constexpr" if name in constants else types.get(name, "i32") for name in names}
     source = ASTSource(fn=kernel, signature=signature,
                        constexprs={(names.index(name),): value for name, value in constants.items()})
