@@ -1,22 +1,25 @@
-"""Barnes-Hut repulsion as one fused Triton kernel: a stackless walk of the implicit Hilbert tree per leaf.
+"""Barnes-Hut repulsion in Triton: the tree built by a few fused kernels, then walked by one, stacklessly.
 
-The tree is the one of ``_bvh_torch`` (balanced binary, equal-count splits of Hilbert-sorted points), its
-per-level summaries flattened into one heap-ordered table: row ``h - 1`` holds node ``h``, whose children
-are ``2h`` and ``2h + 1``; the ``2**L`` leaves are nodes ``2**L .. 2**(L+1) - 1``. One Triton program
-serves one snapshot and one target leaf (or ``group`` consecutive leaves, a subtree), one lane per target
-point. It walks the tree depth first without a stack: at node ``h`` it either opens it (goes to ``2h``) or
-finishes it (an accepted cell acts as one charge at its charge centre, an opened leaf is summed exactly as
-a targets x leaf tile), then climbs while ``h`` is a last child and steps to the next sibling, which is
-``h + 1`` with its trailing zero bits dropped; the walk ends when that lands on the root. The opening test
-is made once per program, so every lane follows the same path: a cell is accepted when the distance from
-the target box to its charge centre exceeds both size / theta and the cell's diagonal (which rules out
-overlapping boxes); both are folded on the host into one squared reach per cell. ``theta = 0`` opens
-every cell: exact up to float32 rounding.
+The tree is the one of ``_bvh_torch`` (balanced binary, equal-count splits of Hilbert-sorted points):
+Hilbert keys come from one kernel (the same keys as ``hilbert_order``), then one ``torch.sort``; the
+per-node summaries from L + 1 launches (leaves, then one level up each), stored as one heap-ordered table:
+row ``h - 1`` holds node ``h``, whose children are ``2h`` and ``2h + 1``; the ``2**L`` leaves are nodes
+``2**L .. 2**(L+1) - 1``. A row holds the charge centre, the charge and the squared reach: a cell is
+accepted when the distance from the target box to its charge centre exceeds both size / theta and the
+cell's diagonal (which rules out overlapping boxes). ``theta = 0`` opens every cell: exact up to float32
+rounding.
+
+The walk: one program serves one snapshot and one target leaf (or ``group`` consecutive leaves, a
+subtree), one lane per target point. It goes depth first without a stack: at node ``h`` it either opens
+it (goes to ``2h``) or finishes it (an accepted cell acts as one charge at its charge centre, an opened
+leaf is summed exactly as a targets x leaf tile), then climbs while ``h`` is a last child and steps to the
+next sibling, which is ``h + 1`` with its trailing zero bits dropped; the walk ends when that lands on the
+root. The opening test is made once per program, so every lane follows the same path.
 
 A call has no host synchronisation (every shape follows from (B, N, D)), so it can be captured in a CUDA
-graph. Triton has no CPU back end: CPU tensors run only in Triton's interpreter (slow, for testing), which
-``TRITON_INTERPRET=1`` selects when set before ``triton`` is imported, because Triton decides at decoration
-time, and its own library (``tl.sum``, ``tl.zeros``...) is decorated when ``triton.language`` is imported.
+graph (``capture``). Triton has no CPU back end: CPU tensors run only in Triton's interpreter (slow, for
+testing), which ``TRITON_INTERPRET=1`` selects when set before ``triton`` is imported, because Triton
+decides at decoration time, and its own library (``tl.sum``...) is decorated when ``triton.language`` is.
 """
 from __future__ import annotations
 
@@ -45,79 +48,6 @@ SUMMARY_NODES = 32   # tree nodes per program of the summary kernels
 def _jit(fn):
     """``triton.jit`` where Triton is installed; elsewhere the plain function, never launched."""
     return fn if triton is None else triton.jit(fn)
-
-
-@_jit
-def _inverse_power(r2, expo, POWER: tl.constexpr):
-    """``r2 ** -expo`` (POWER 1: expo = 1, POWER 3: expo = 1.5, else general); 0 where r2 = 0."""
-    safe = tl.where(r2 > 0, r2, 1.0)
-    if POWER == 1:
-        inverse = 1.0 / safe
-    elif POWER == 3:
-        inverse = tl.rsqrt(safe) / safe
-    else:
-        inverse = tl.exp2(-expo * tl.log2(safe))
-    return tl.where(r2 > 0, inverse, 0.0)
-
-
-@_jit
-def _walk(points, charges, nodes, boxes, order, out, n, padded, first_leaf, leaf, group, eps2, expo,
-          D: tl.constexpr, AXES: tl.constexpr, TARGETS: tl.constexpr, SOURCES: tl.constexpr,
-          POWER: tl.constexpr):
-    """Force on the points of one group of ``group`` target leaves (program 0) of one snapshot (program
-    1), times their charge, stored at their unsorted rows of ``out (B, n, D)``. Hilbert-sorted
-    ``points (B, AXES, padded)`` (one plane per axis) and ``charges (B, padded)``; heap-ordered
-    ``nodes (B, 2 first_leaf - 1, AXES + 2)`` rows: charge centre, charge, squared reach (accepted beyond
-    it; -1 when empty); boxes of the target groups ``(B, first_leaf / group, 2, AXES)``. TARGETS,
-    SOURCES: lanes for the group's points and for one leaf's. Tensors are (axis, source, target): targets
-    spread over the threads, so the sums over axes and sources stay inside each thread."""
-    target = tl.program_id(0)
-    snapshot = tl.program_id(1).to(tl.int64)
-    points += snapshot * AXES * padded
-    charges += snapshot * padded
-    nodes += snapshot * (2 * first_leaf - 1) * (AXES + 2)
-    axes = tl.arange(0, AXES)
-    lanes = tl.arange(0, TARGETS)
-    lane_ok = lanes < group * leaf
-    own = target * group * leaf
-    mine = tl.load(points + axes[:, None] * padded + own + lanes[None, :], mask=lane_ok[None, :], other=0.0)
-    box = boxes + (snapshot * (first_leaf // group) + target) * 2 * AXES
-    box_lo = tl.load(box + axes)
-    box_hi = tl.load(box + AXES + axes)
-    force = tl.zeros([AXES, TARGETS], dtype=tl.float32)
-    sources = tl.arange(0, SOURCES)
-    source_ok = sources < leaf
-
-    node = target * 0 + 1
-    while node > 0:
-        row = nodes + (node - 1) * (AXES + 2)
-        centre = tl.load(row + axes)
-        outside = tl.maximum(box_lo - centre, 0.0) + tl.maximum(centre - box_hi, 0.0)
-        accept = tl.sum(outside * outside, axis=0) > tl.load(row + AXES + 1)
-        if accept:  # the whole cell as one charge at its charge centre
-            diff = mine - centre[:, None]                                             # (AXES, TARGETS)
-            r2 = tl.sum(diff * diff, axis=0) + eps2
-            force += diff * (tl.load(row + AXES) * _inverse_power(r2, expo, POWER))[None, :]
-        elif node >= first_leaf:  # an opened leaf: every source point on every target point
-            first = (node - first_leaf) * leaf
-            near = tl.load(points + axes[:, None] * padded + first + sources[None, :], mask=source_ok[None, :],
-                           other=0.0)
-            near_charge = tl.load(charges + first + sources, mask=source_ok, other=0.0)
-            diff = mine[:, None, :] - near[:, :, None]                           # (AXES, SOURCES, TARGETS)
-            r2 = tl.sum(diff * diff, axis=0) + eps2
-            scale = near_charge[:, None] * _inverse_power(r2, expo, POWER)
-            force += tl.sum(diff * scale[None, :, :], axis=1)
-        after = node + 1
-        after = after // (after & -after)  # climb past last children, step to the next sibling
-        after = tl.where(after == 1, 0, after)  # back at the root: done
-        node = tl.where(accept | (node >= first_leaf), after, 2 * node)
-
-    sorted_index = own + lanes
-    stored = lane_ok & (sorted_index < n)
-    own_charge = tl.load(charges + sorted_index, mask=stored, other=0.0)
-    rows = tl.load(order + snapshot * n + sorted_index, mask=stored, other=0)
-    tl.store(out + snapshot * n * D + rows[None, :] * D + axes[:, None], force * own_charge[None, :],
-             mask=stored[None, :] & (axes < D)[:, None])
 
 
 @_jit
@@ -176,18 +106,6 @@ def _hilbert_keys(pos, low, side, keys, n, D: tl.constexpr, BITS: tl.constexpr, 
     if D == 3:
         key |= _spread(x2 ^ flip, D, BITS)
     tl.store(keys + snapshot * n + index, key, mask=ok)
-
-
-def fused_hilbert_order(pos: torch.Tensor) -> torch.Tensor:
-    """``_bvh_torch.hilbert_order`` with the key arithmetic in one kernel (instead of ~400 small ones)."""
-    b, n, d = pos.shape
-    low = pos.amin(1)
-    side = (pos.amax(1) - low).amax(-1)
-    side = torch.where(side > 0, side, torch.ones_like(side))
-    keys = torch.empty(b, n, dtype=torch.int64, device=pos.device)
-    _hilbert_keys[(triton.cdiv(n, HILBERT_BLOCK), b)](pos.contiguous(), low.contiguous(), side, keys, n, D=d,
-                                                      BITS=HILBERT_BITS, BLOCK=HILBERT_BLOCK)
-    return torch.sort(keys, dim=1, stable=True).indices
 
 
 @_jit
@@ -266,6 +184,91 @@ def _summarize_parents(stats, nodes, first_leaf, first, theta2, AXES: tl.constex
     charge = tl.load(left + 3 * AXES, mask=ok, other=0.0) + tl.load(right + 3 * AXES, mask=ok, other=0.0)
     mass = tl.load(left + 3 * AXES + 1, mask=ok, other=0.0) + tl.load(right + 3 * AXES + 1, mask=ok, other=0.0)
     _store_node(stats, nodes, node - 1, ok, moment, low, high, charge, mass, theta2, AXES)
+
+
+@_jit
+def _inverse_power(r2, expo, POWER: tl.constexpr):
+    """``r2 ** -expo`` (POWER 1: expo = 1, POWER 3: expo = 1.5, else general); 0 where r2 = 0."""
+    safe = tl.where(r2 > 0, r2, 1.0)
+    if POWER == 1:
+        inverse = 1.0 / safe
+    elif POWER == 3:
+        inverse = tl.rsqrt(safe) / safe
+    else:
+        inverse = tl.exp2(-expo * tl.log2(safe))
+    return tl.where(r2 > 0, inverse, 0.0)
+
+
+@_jit
+def _walk(points, charges, nodes, boxes, order, out, n, padded, first_leaf, leaf, group, eps2, expo,
+          D: tl.constexpr, AXES: tl.constexpr, TARGETS: tl.constexpr, SOURCES: tl.constexpr,
+          POWER: tl.constexpr):
+    """Force on the points of one group of ``group`` target leaves (program 0) of one snapshot (program
+    1), times their charge, stored at their unsorted rows of ``out (B, n, D)``. Hilbert-sorted
+    ``points (B, AXES, padded)`` (one plane per axis) and ``charges (B, padded)``; heap-ordered
+    ``nodes (B, 2 first_leaf - 1, AXES + 2)`` rows: charge centre, charge, squared reach (accepted beyond
+    it; -1 when empty); boxes of the target groups ``(B, first_leaf / group, 2, AXES)``. TARGETS,
+    SOURCES: lanes for the group's points and for one leaf's. Tensors are (axis, source, target): targets
+    spread over the threads, so the sums over axes and sources stay inside each thread."""
+    target = tl.program_id(0)
+    snapshot = tl.program_id(1).to(tl.int64)
+    points += snapshot * AXES * padded
+    charges += snapshot * padded
+    nodes += snapshot * (2 * first_leaf - 1) * (AXES + 2)
+    axes = tl.arange(0, AXES)
+    lanes = tl.arange(0, TARGETS)
+    lane_ok = lanes < group * leaf
+    own = target * group * leaf
+    mine = tl.load(points + axes[:, None] * padded + own + lanes[None, :], mask=lane_ok[None, :], other=0.0)
+    box = boxes + (snapshot * (first_leaf // group) + target) * 2 * AXES
+    box_lo = tl.load(box + axes)
+    box_hi = tl.load(box + AXES + axes)
+    force = tl.zeros([AXES, TARGETS], dtype=tl.float32)
+    sources = tl.arange(0, SOURCES)
+    source_ok = sources < leaf
+
+    node = target * 0 + 1
+    while node > 0:
+        row = nodes + (node - 1) * (AXES + 2)
+        centre = tl.load(row + axes)
+        outside = tl.maximum(box_lo - centre, 0.0) + tl.maximum(centre - box_hi, 0.0)
+        accept = tl.sum(outside * outside, axis=0) > tl.load(row + AXES + 1)
+        if accept:  # the whole cell as one charge at its charge centre
+            diff = mine - centre[:, None]                                             # (AXES, TARGETS)
+            r2 = tl.sum(diff * diff, axis=0) + eps2
+            force += diff * (tl.load(row + AXES) * _inverse_power(r2, expo, POWER))[None, :]
+        elif node >= first_leaf:  # an opened leaf: every source point on every target point
+            first = (node - first_leaf) * leaf
+            near = tl.load(points + axes[:, None] * padded + first + sources[None, :], mask=source_ok[None, :],
+                           other=0.0)
+            near_charge = tl.load(charges + first + sources, mask=source_ok, other=0.0)
+            diff = mine[:, None, :] - near[:, :, None]                           # (AXES, SOURCES, TARGETS)
+            r2 = tl.sum(diff * diff, axis=0) + eps2
+            scale = near_charge[:, None] * _inverse_power(r2, expo, POWER)
+            force += tl.sum(diff * scale[None, :, :], axis=1)
+        after = node + 1
+        after = after // (after & -after)  # climb past last children, step to the next sibling
+        after = tl.where(after == 1, 0, after)  # back at the root: done
+        node = tl.where(accept | (node >= first_leaf), after, 2 * node)
+
+    sorted_index = own + lanes
+    stored = lane_ok & (sorted_index < n)
+    own_charge = tl.load(charges + sorted_index, mask=stored, other=0.0)
+    rows = tl.load(order + snapshot * n + sorted_index, mask=stored, other=0)
+    tl.store(out + snapshot * n * D + rows[None, :] * D + axes[:, None], force * own_charge[None, :],
+             mask=stored[None, :] & (axes < D)[:, None])
+
+
+def fused_hilbert_order(pos: torch.Tensor) -> torch.Tensor:
+    """``_bvh_torch.hilbert_order`` with the key arithmetic in one kernel (instead of ~400 small ones)."""
+    b, n, d = pos.shape
+    low = pos.amin(1)
+    side = (pos.amax(1) - low).amax(-1)
+    side = torch.where(side > 0, side, torch.ones_like(side))
+    keys = torch.empty(b, n, dtype=torch.int64, device=pos.device)
+    _hilbert_keys[(triton.cdiv(n, HILBERT_BLOCK), b)](pos.contiguous(), low.contiguous(), side, keys, n, D=d,
+                                                      BITS=HILBERT_BITS, BLOCK=HILBERT_BLOCK)
+    return torch.sort(keys, dim=1, stable=True).indices
 
 
 def _tree(planes: torch.Tensor, charges: torch.Tensor, levels: int, leaf: int, theta: float,
