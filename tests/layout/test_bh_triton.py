@@ -171,6 +171,9 @@ def test_single_point_and_coincident_points_feel_nothing(interpreted):
     for softening in (0.0, 1e-3):
         force = interpreted(twins, torch.ones(1, 2), 1.0, 0.5, softening=softening)
         assert torch.equal(force, torch.zeros(1, 2, 2))
+    crowd = torch.full((1, 100, 2), 0.25)  # one spot: zero-size boxes at every level
+    for theta in (0.0, 0.5):
+        assert torch.equal(interpreted(crowd, torch.ones(1, 100), 1.0, theta), torch.zeros(1, 100, 2))
     trio = torch.tensor([[[0.3, 0.7], [0.3, 0.7], [0.9, 0.1]]])
     force = interpreted(trio, torch.ones(1, 3), 1.0, 0.0, softening=0.0)
     torch.testing.assert_close(force, exact.repulsion(trio, torch.ones(1, 3), 1.0, softening=0.0))
