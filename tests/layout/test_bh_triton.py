@@ -3,7 +3,8 @@
 Triton picks compiled or interpreted code when a function is decorated, its own library included
 (``tl.sum``...), so ``TRITON_INTERPRET=1`` must be set before ``triton`` is imported. The kernel calls
 therefore run in one spawned worker process that starts with the variable set; this process (and every
-other test) keeps compiled Triton, which is checked by compiling the kernel for an H100 without a GPU.
+other test) keeps compiled Triton, checked by compiling every kernel for an H100 (sm_90) without a GPU.
+Tests marked ``gpu`` run the compiled kernels on CUDA.
 """
 from __future__ import annotations
 
