@@ -260,7 +260,8 @@ def _walk(points, charges, nodes, boxes, order, out, n, padded, first_leaf, leaf
 
 
 def fused_hilbert_order(pos: torch.Tensor) -> torch.Tensor:
-    """``_bvh_torch.hilbert_order`` with the key arithmetic in one kernel (instead of ~400 small ones)."""
+    """``_bvh_torch.hilbert_order`` (same permutation) with the key arithmetic in one kernel instead of
+    ~400 small ones; CUDA tensors, or CPU ones in Triton's interpreter."""
     b, n, d = pos.shape
     low = pos.amin(1)
     side = (pos.amax(1) - low).amax(-1)
