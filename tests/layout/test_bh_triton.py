@@ -19,7 +19,7 @@ import torch
 
 triton = pytest.importorskip("triton")
 
-from immersions.layout.backends import bh_torch, bh_triton, exact, get_backend  # noqa: E402
+from immersions.layout.backends import _bvh_triton, bh_torch, bh_triton, exact, get_backend  # noqa: E402
 from immersions.layout.backends._bvh_torch import hilbert_order, summarize, tree_shape  # noqa: E402
 
 INTERPRETED_HERE = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
@@ -72,7 +72,7 @@ def test_fused_hilbert_order_equals_the_torch_one(interpreted, dim):
     uniform[:, ::7] = uniform[:, :1].clone()  # ties keep their input order in both
     clustered = 1000 * torch.rand(2, 1, dim, generator=g) + 1e-3 * torch.randn(2, 1500, dim, generator=g)
     for pos in (uniform, clustered, uniform[:, :1], uniform[:, :3]):
-        assert torch.equal(interpreted(pos, function=bh_triton.fused_hilbert_order), hilbert_order(pos))
+        assert torch.equal(interpreted(pos, function=_bvh_triton.fused_hilbert_order), hilbert_order(pos))
 
 
 @pytest.mark.parametrize("dim,n,theta", [(2, 1000, 0.5), (3, 700, 0.0), (2, 1, 1.0)])
@@ -85,7 +85,7 @@ def test_tree_kernels_summarize_like_the_torch_tree(interpreted, dim, n, theta):
     charge = torch.cat([charge, charge.new_zeros(2, padded - n)], 1)
     planes = torch.nn.functional.pad(pos, (0, axes - dim)).transpose(1, 2).contiguous()
     group_level = max(levels - 1, 0)
-    nodes, boxes = interpreted(planes, charge, levels, leaf, theta, group_level, function=bh_triton._tree)
+    nodes, boxes = interpreted(planes, charge, levels, leaf, theta, group_level, function=_bvh_triton.tree_table)
     summary = summarize(pos, charge, levels, leaf)
     table = torch.cat(summary, 1)
     low, high, weight = table[..., dim:2 * dim], table[..., 2 * dim:3 * dim], table[..., 3 * dim + 1]
@@ -213,30 +213,31 @@ def test_cpu_tensors_without_the_interpreter_say_how_to_run():
 def test_without_triton_the_module_imports_and_calls_say_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "triton", None)
     monkeypatch.setitem(sys.modules, "triton.language", None)
-    spec = importlib.util.spec_from_file_location("immersions.layout.backends._bh_triton_without_triton",
-                                                  bh_triton.__file__)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    for original in (_bvh_triton, bh_triton):  # fresh copies, the tree module first: bh_triton imports it
+        spec = importlib.util.spec_from_file_location(original.__name__, original.__file__)
+        fresh = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, fresh)
+        spec.loader.exec_module(fresh)
     with pytest.raises(RuntimeError, match="pip install triton"):
-        module.repulsion(torch.rand(1, 10, 2), torch.ones(1, 10), 1.0, 0.5)
+        fresh.repulsion(torch.rand(1, 10, 2), torch.ones(1, 10), 1.0, 0.5)
 
 
 @pytest.mark.skipif(INTERPRETED_HERE, reason="this process runs triton in interpreter mode")
-@pytest.mark.parametrize("name,constants", [
-    ("_walk", {"D": 2, "AXES": 2, "TARGETS": 32, "SOURCES": 32, "POWER": 1}),
-    ("_walk", {"D": 2, "AXES": 2, "TARGETS": 64, "SOURCES": 16, "POWER": 3}),
-    ("_walk", {"D": 3, "AXES": 4, "TARGETS": 32, "SOURCES": 32, "POWER": 0}),
-    ("_summarize_leaves", {"AXES": 2, "NODES": 32, "SOURCES": 32}),
-    ("_summarize_parents", {"AXES": 4, "NODES": 32}),
-    ("_hilbert_keys", {"D": 2, "BITS": 20, "BLOCK": 1024}),
-    ("_hilbert_keys", {"D": 3, "BITS": 20, "BLOCK": 1024}),
+@pytest.mark.parametrize("module,name,constants", [
+    (bh_triton, "_walk", {"D": 2, "AXES": 2, "TARGETS": 32, "SOURCES": 32, "POWER": 1}),
+    (bh_triton, "_walk", {"D": 2, "AXES": 2, "TARGETS": 64, "SOURCES": 16, "POWER": 3}),
+    (bh_triton, "_walk", {"D": 3, "AXES": 4, "TARGETS": 32, "SOURCES": 32, "POWER": 0}),
+    (_bvh_triton, "_summarize_leaves", {"AXES": 2, "NODES": 32, "SOURCES": 32}),
+    (_bvh_triton, "_summarize_parents", {"AXES": 4, "NODES": 32}),
+    (_bvh_triton, "_hilbert_keys", {"D": 2, "BITS": 20, "BLOCK": 1024}),
+    (_bvh_triton, "_hilbert_keys", {"D": 3, "BITS": 20, "BLOCK": 1024}),
 ])
-def test_kernels_compile_for_an_h100(name, constants):
+def test_kernels_compile_for_an_h100(module, name, constants):
     """The CUDA code path is checked without a GPU: Triton lowers the kernels to PTX and cubin for sm_90."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    kernel = getattr(bh_triton, name)
+    kernel = getattr(module, name)
     names = kernel.arg_names
     types = {"points": "*fp32", "charges": "*fp32", "nodes": "*fp32", "boxes": "*fp32", "order": "*i64",
              "out": "*fp32", "eps2": "fp32", "expo": "fp32", "pos": "*fp32", "low": "*fp32", "side": "*fp32",
@@ -261,7 +262,7 @@ def test_compiled_kernel_on_cuda(kind, n, dim, k, group):
     assert torch.isfinite(force).all() and err.median() <= 0.01, err.median()
     single = bh_triton.repulsion(pos[1:].cuda(), charge[1:].cuda(), k, 0.5, group=group).cpu()
     assert torch.equal(force[1:], single)
-    assert torch.equal(bh_triton.fused_hilbert_order(pos.cuda()), hilbert_order(pos.cuda()))
+    assert torch.equal(_bvh_triton.fused_hilbert_order(pos.cuda()), hilbert_order(pos.cuda()))
     small, small_charge = pos[:, :3000].cuda(), charge[:, :3000].cuda()
     exact_small = bh_triton.repulsion(small, small_charge, k, 0.0, group=group).cpu()
     assert _errors(exact_small, pos[:, :3000], charge[:, :3000], k).max() < 1e-4
