@@ -11,6 +11,8 @@ import csv
 import hashlib
 import json
 import logging
+import os
+import tempfile
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
@@ -109,9 +111,16 @@ def _decode_cached(path: Path, sample_rate: int, cache_dir: Path | None) -> np.n
     if cached.is_file():
         return np.load(cached, mmap_mode="r")
     audio = load_audio(path, sample_rate).astype(np.float16)
-    partial = cached.with_suffix(".partial.npy")
-    np.save(partial, audio)
-    partial.replace(cached)
+    # A partial file of this process's own: processes sharing the cache (ranks of a distributed run, a
+    # probe beside a training run) may decode the same file at once, and each renames only what it wrote.
+    handle, partial = tempfile.mkstemp(dir=cache_dir, prefix=cached.stem + ".", suffix=".partial.npy")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.save(stream, audio)
+        os.replace(partial, cached)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
     return np.load(cached, mmap_mode="r")
 
 

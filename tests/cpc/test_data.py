@@ -1,13 +1,15 @@
 """Audio folder and manifest reading: decoding, mono, resampling, skipping odd files, seeded crops."""
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-from immersions.cpc.data import AudioCorpus, RandomCrops, read_manifest, resample
+from immersions.cpc.data import AudioCorpus, RandomCrops, _decode_cached, read_manifest, resample
 
 
 def _tone(seconds: float, rate: int, freq: float = 440.0, channels: int = 1) -> np.ndarray:
@@ -60,6 +62,22 @@ def test_npy_cache_is_reused(folder, tmp_path_factory):
     assert {p: p.stat().st_mtime_ns for p in cache.glob("*.npy")} == cached
     for a, b in zip(first.audio, second.audio):
         np.testing.assert_array_equal(a, b)
+
+
+def test_processes_sharing_a_cache_never_read_a_partial_file(tmp_path):
+    """Ranks of a distributed run decode the same files into one cache at once; each must read whole audio."""
+    sf.write(tmp_path / "long.wav", _tone(20.0, 16000), 16000)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    decode = partial(_decode_cached, tmp_path / "long.wav", 16000, cache)
+    for _ in range(3):
+        for stale in cache.iterdir():
+            stale.unlink()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            decoded = list(pool.map(lambda _: np.asarray(decode()), range(16)))
+        for audio in decoded:
+            np.testing.assert_array_equal(audio, decoded[0])
+        assert [p.suffix for p in cache.iterdir()] == [".npy"] and not list(cache.glob("*.partial*"))
 
 
 def test_random_crops_are_seeded_and_inside_files(folder):
