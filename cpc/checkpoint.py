@@ -111,3 +111,13 @@ def load_pretrained(name: str = "lean", map_location: str | torch.device = "cpu"
                                 f"{pretrained_names() or 'none'}; train one with `immersions train`")
     with resources.as_file(asset) as path:
         return model_from_checkpoint(path, map_location)
+
+
+def load_model(spec: str | Path, map_location: str | torch.device = "cpu") -> CPC:
+    """A CPC model from a checkpoint file or the name of a shipped one, in eval mode."""
+    if Path(spec).is_file():
+        return model_from_checkpoint(spec, map_location)
+    if str(spec) in pretrained_names():
+        return load_pretrained(str(spec), map_location)
+    raise FileNotFoundError(f"model={str(spec)!r} is neither a checkpoint file nor a shipped model "
+                            f"({', '.join(pretrained_names()) or 'none shipped'})")

@@ -26,7 +26,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import config_from_dict, config_to_json, load_checkpoint, resolve_config, save_checkpoint
+from .checkpoint import (config_from_dict, config_to_json, load_checkpoint, load_model, resolve_config,
+                         save_checkpoint)
 from .config import CPCConfig
 from .data import AudioCorpus, RandomCrops
 from .model import CPC
@@ -60,6 +61,7 @@ class TrainConfig:
     amp: str = "auto"
     cache_dir: str | None = None
     batch_by: str | None = None
+    init_from: str | None = None  # checkpoint or shipped model whose weights (and architecture) a fresh run starts from
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "validation_clips", "n_context"):
@@ -225,9 +227,24 @@ def _payload(model: CPC, optimizer: torch.optim.Optimizer, scaler: torch.amp.Gra
             "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict()}
 
 
+def _initial_model(config: TrainConfig, model_config: str | Path | CPCConfig) -> CPC | None:
+    """The model named by ``init_from`` (None without one); its architecture overrides ``model_config``."""
+    if config.init_from is None:
+        return None
+    initial = load_model(config.init_from)
+    requested = resolve_config(model_config)
+    if requested != initial.config:
+        logger.warning("init_from=%s has the architecture %r; the model config %r is ignored",
+                       config.init_from, initial.config.name, requested.name)
+    return initial
+
+
 def train(config: TrainConfig, model_config: str | Path | CPCConfig = "lean", *, resume: bool = True,
           stop_after: int | None = None) -> TrainResult:
     """Train a CPC model; resume from ``out_dir/last.pt`` when it exists and ``resume`` is set.
+
+    A fresh run with ``config.init_from`` starts from that model's weights (fine-tuning: new optimiser and
+    schedule); a resumed run continues from its own checkpoint.
 
     ``stop_after`` ends this call after that many steps (with a checkpoint) for time-limited jobs; a later
     call resumes and finishes the same schedule.
@@ -239,10 +256,13 @@ def train(config: TrainConfig, model_config: str | Path | CPCConfig = "lean", *,
     with distributed_context() as place:
         out_dir.mkdir(parents=True, exist_ok=True)
         state = load_checkpoint(last_path, place.device) if resume and last_path.is_file() else None
+        initial = _initial_model(config, model_config) if state is None else None
         cpc_config = (config_from_dict(json.loads(state["model_config"])) if state is not None
-                      else resolve_config(model_config))
+                      else initial.config if initial is not None else resolve_config(model_config))
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         model = CPC(cpc_config).to(place.device)
+        if initial is not None:
+            model.load_state_dict(initial.state_dict())
         clip_samples = model.clip_samples(config.n_context)
         corpus = AudioCorpus.from_source(config.data, cpc_config.sample_rate, clip_samples,
                                          cache_dir=config.cache_dir)

@@ -10,7 +10,7 @@ import soundfile
 import torch
 from scipy.signal import resample_poly
 
-from immersions.cpc.checkpoint import load_pretrained, model_from_checkpoint
+from immersions.cpc import checkpoint
 from immersions.cpc.config import CONFIGS
 from immersions.cpc.model import CPC
 
@@ -20,25 +20,19 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
 def load_model(spec: str | Path = "lean", *, seed: int = 0) -> CPC:
-    """The CPC model named by ``spec``, in eval mode.
+    """The CPC model named by ``spec`` (a checkpoint path or a shipped model's name), in eval mode.
 
-    A config name (``lean``, ``seed``) gives the shipped checkpoint of that name, or, when none is shipped,
-    a randomly initialised model (seeded by ``seed``) with a logged warning; anything else is a checkpoint
-    path written by ``immersions train``.
+    A config name (``lean``, ``seed``) with no shipped checkpoint of that name gives a randomly initialised
+    model (seeded by ``seed``) with a logged warning, so the demo runs on any install.
     """
-    name = str(spec)
-    if name in CONFIGS:
-        try:
-            return load_pretrained(name).eval()
-        except FileNotFoundError as missing:
-            logger.warning("%s; using a randomly initialised %r model (seed %d) instead", missing, name, seed)
-            torch.manual_seed(seed)
-            return CPC(CONFIGS[name]).eval()
-    path = Path(spec)
-    if not path.is_file():
-        raise FileNotFoundError(f"model {name!r} is neither a config name ({', '.join(sorted(CONFIGS))}) "
-                                f"nor an existing checkpoint file")
-    return model_from_checkpoint(path)
+    try:
+        return checkpoint.load_model(spec)
+    except FileNotFoundError as missing:
+        if str(spec) not in CONFIGS:
+            raise
+        logger.warning("%s; using a randomly initialised %r model (seed %d) instead", missing, str(spec), seed)
+        torch.manual_seed(seed)
+        return CPC(CONFIGS[str(spec)]).eval()
 
 
 def load_clip(path: str | Path, sample_rate: int, *, seconds: float | None = None) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from immersions.cpc.checkpoint import load_pretrained, model_from_checkpoint, pretrained_names
+from immersions.cpc.checkpoint import load_model
 from immersions.cpc.data import AudioCorpus
 from immersions.cpc.probe import PROBE_REGULARIZATION, format_table, run_probe
 from immersions.cpc.train import set_cpu_threads
@@ -50,13 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the model and data, probe, print the table and optionally write JSON."""
     set_cpu_threads(args.threads)
-    if Path(args.model).is_file():
-        model = model_from_checkpoint(args.model, args.device)
-    elif args.model in pretrained_names():
-        model = load_pretrained(args.model, args.device)
-    else:
-        raise FileNotFoundError(f"model={args.model!r} is neither a checkpoint file nor a shipped model "
-                                f"({', '.join(pretrained_names()) or 'none shipped'})")
+    model = load_model(args.model, args.device)
     corpus = AudioCorpus.from_source(args.data, model.config.sample_rate, model.clip_samples(args.n_context),
                                      cache_dir=args.cache_dir)
     report = run_probe(model, corpus, args.tasks, clips_per_file=args.clips_per_file,

@@ -17,6 +17,7 @@ _HELP = {
     "checkpoint_every": "steps between validation + last/best checkpoints",
     "cache_dir": "folder for decoded .npy audio; none: decode into memory",
     "batch_by": "manifest column (e.g. instrument) shared by all clips of a batch; none: mixed batches",
+    "init_from": "checkpoint or shipped model (e.g. lean) to fine-tune: its weights and architecture, new schedule",
 }
 
 
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if spec.name in ("data", "out_dir"):
             continue
         flag = "--" + spec.name.replace("_", "-")
-        kind = str if spec.name in ("cache_dir", "variant", "amp", "batch_by") else type(spec.default)
+        kind = str if spec.name in ("cache_dir", "variant", "amp", "batch_by", "init_from") else type(spec.default)
         choices = AMP_MODES if spec.name == "amp" else ("cpc", "sat") if spec.name == "variant" else None
         parser.add_argument(flag, type=kind, default=spec.default, choices=choices,
                             help=f"{_HELP.get(spec.name, spec.name.replace('_', ' '))} (default: %(default)s)")

@@ -102,6 +102,23 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     assert [json.loads(line)["step"] for line in logged] == [1, 2]
 
 
+def test_fine_tuning_starts_from_the_given_weights(tiny_data, tmp_path):
+    data, model_config = tiny_data
+    train(_config(data, tmp_path / "first", steps=3), model_config)
+    source = tmp_path / "first" / "last.pt"
+    start = model_from_checkpoint(source)
+    # lr 0: the parameters stay where the run started, so they show which weights it started from
+    tuned = train(_config(data, tmp_path / "tuned", steps=1, lr=0.0, init_from=str(source)), "lean")
+    fresh = train(_config(data, tmp_path / "fresh", steps=1, lr=0.0), model_config)
+    assert tuned.model.config == start.config   # the architecture comes from the checkpoint, not "lean"
+    for name, tensor in start.named_parameters():
+        torch.testing.assert_close(dict(tuned.model.named_parameters())[name], tensor, rtol=0, atol=0)
+    assert not torch.equal(fresh.model.encoder.blocks[0].conv1.weight, start.encoder.blocks[0].conv1.weight)
+    assert load_checkpoint(tmp_path / "tuned" / "last.pt")["step"] == 1   # a new schedule from step 0
+    with pytest.raises(FileNotFoundError, match="no-such-model"):
+        train(_config(data, tmp_path / "missing", steps=1, init_from="no-such-model"), model_config)
+
+
 def _rank(rank: int, world_size: int, port: int, data: str, model_config: str, out_dir: str) -> None:
     import os
 
