@@ -21,6 +21,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from .data import read_manifest
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_COMPOSERS = ("bach", "palestrina", "monteverdi", "trecento", "ryansMammoth", "oneills1850")
@@ -116,8 +118,13 @@ def list_sources(composer: str) -> list[str]:
 
 
 def plan_jobs(out_dir: Path, composers: Sequence[str], max_pieces: int, soundfont: str,
-              sample_rate: int, max_seconds: float, audio_format: str, seed: int) -> list[RenderJob]:
-    """Pick up to ``max_pieces`` scores per composer and an ensemble per piece, all seeded."""
+              sample_rate: int, max_seconds: float, audio_format: str, seed: int,
+              exclude_pieces: frozenset[str] = frozenset()) -> list[RenderJob]:
+    """Pick up to ``max_pieces`` scores per composer and an ensemble per piece, all seeded.
+
+    Pieces named in ``exclude_pieces`` (``composer/stem``, as in a manifest) are never picked, so a
+    pretraining corpus can be drawn disjoint from a labelled one.
+    """
     if audio_format not in AUDIO_FORMATS:
         raise ValueError(f"audio_format={audio_format!r} is not one of {AUDIO_FORMATS}")
     if max_pieces < 1:
@@ -126,7 +133,8 @@ def plan_jobs(out_dir: Path, composers: Sequence[str], max_pieces: int, soundfon
     ensembles = sorted(ENSEMBLES)
     jobs = []
     for composer in composers:
-        sources = list_sources(composer)
+        sources = [source for source in list_sources(composer)
+                   if f"{composer}/{Path(source).stem}" not in exclude_pieces]
         rng.shuffle(sources)
         for source in sorted(sources[:max_pieces]):
             piece = f"{composer}/{Path(source).stem}"
@@ -243,10 +251,13 @@ def write_manifest(entries: Sequence[CorpusEntry], path: Path) -> None:
 
 def build_corpus(out_dir: str | Path, composers: Sequence[str] = DEFAULT_COMPOSERS, max_pieces: int = 20,
                  *, seed: int = 0, workers: int = 1, sample_rate: int = 22050, max_seconds: float = 60.0,
-                 audio_format: str = "flac", soundfont: str | None = None) -> list[CorpusEntry]:
+                 audio_format: str = "flac", soundfont: str | None = None,
+                 exclude_manifests: Sequence[str | Path] = ()) -> list[CorpusEntry]:
     """Render up to ``max_pieces`` scores per composer into ``out_dir`` and write ``manifest.csv``.
 
-    Files already in ``out_dir`` from an interrupted build with the same settings are kept, not re-rendered.
+    Pieces listed in any of ``exclude_manifests`` are left out (e.g. a labelled corpus, when building the
+    unlabelled pretraining corpus beside it). Files already in ``out_dir`` from an interrupted build with
+    the same settings are kept, not re-rendered.
     """
     check_tools()
     if workers < 1:
@@ -255,8 +266,10 @@ def build_corpus(out_dir: str | Path, composers: Sequence[str] = DEFAULT_COMPOSE
         raise ValueError(f"sample_rate={sample_rate} is not one of (22050, 44100)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    exclude_pieces = frozenset(entry.piece for manifest in exclude_manifests
+                               for entry in read_manifest(manifest))
     jobs = plan_jobs(out_dir, composers, max_pieces, find_soundfont(soundfont), sample_rate,
-                     max_seconds, audio_format, seed)
+                     max_seconds, audio_format, seed, exclude_pieces)
     entries = []
     for job, entry, error in tqdm(_run_jobs(jobs, workers), total=len(jobs), desc="rendering", unit="piece"):
         if entry is None:

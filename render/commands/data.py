@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     corpus.add_argument("--max-seconds", type=float, default=60.0, help="trim every piece to this length")
     corpus.add_argument("--format", dest="audio_format", default="flac", choices=AUDIO_FORMATS)
     corpus.add_argument("--soundfont", default=None, help="General MIDI .sf2 (default: the installed one)")
+    corpus.add_argument("--exclude", nargs="+", default=[], metavar="MANIFEST",
+                        help="leave out every piece listed in these manifests (e.g. a labelled corpus, "
+                             "to draw a disjoint pretraining corpus)")
     corpus.set_defaults(func=run_corpus)
 
 
@@ -30,7 +33,7 @@ def run_corpus(args: argparse.Namespace) -> int:
     entries = build_corpus(args.out_dir, args.composers, args.max_pieces, seed=args.seed,
                            workers=args.workers, sample_rate=args.sample_rate,
                            max_seconds=args.max_seconds, audio_format=args.audio_format,
-                           soundfont=args.soundfont)
+                           soundfont=args.soundfont, exclude_manifests=args.exclude)
     hours = sum(e.duration for e in entries) / 3600
     print(f"{len(entries)} pieces, {hours:.2f} h of audio in {args.out_dir}")
     for label, counts in (("composer", Counter(e.composer for e in entries)),

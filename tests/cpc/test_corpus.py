@@ -33,6 +33,15 @@ def test_sources_are_scores_with_unique_names(tmp_path):
     assert not [j.source for j in plan if j.source.endswith(".rntxt")]
 
 
+def test_excluded_pieces_are_never_picked(tmp_path):
+    labelled = plan_jobs(tmp_path, ["monteverdi"], 30, SOUNDFONT, 22050, 5.0, "flac", seed=0)
+    taken = frozenset(j.piece for j in labelled)
+    rest = plan_jobs(tmp_path, ["monteverdi"], 200, SOUNDFONT, 22050, 5.0, "flac", seed=0, exclude_pieces=taken)
+    everything = plan_jobs(tmp_path, ["monteverdi"], 200, SOUNDFONT, 22050, 5.0, "flac", seed=0)
+    assert not taken & {j.piece for j in rest}
+    assert len(rest) == len(everything) - len(taken)
+
+
 def test_unknown_composer_and_format_are_errors(tmp_path):
     with pytest.raises(ValueError, match="nobody"):
         plan_jobs(tmp_path, ["nobody"], 1, SOUNDFONT, 22050, 5.0, "flac", seed=0)
@@ -53,3 +62,7 @@ def test_renders_pieces_with_manifest(tmp_path):
         assert abs(len(audio) / rate - entry.duration) < 0.01
         assert row.label("instrument") == entry.instrument
         assert 0.5 < np.abs(audio).max() <= 1.0     # peak-normalised, not silent
+
+    other = build_corpus(tmp_path / "other", ["oneills1850"], 1, seed=0, max_seconds=2.0, audio_format="ogg",
+                         exclude_manifests=[tmp_path / "manifest.csv"])
+    assert other[0].composer == "oneills1850" and other[0].piece != entries[1].piece
