@@ -117,6 +117,11 @@ def list_sources(composer: str) -> list[str]:
     return paths
 
 
+def piece_name(composer: str, source: str) -> str:
+    """A piece's manifest name, ``composer/stem``: the identity ``--exclude`` matches on."""
+    return f"{composer}/{Path(source).stem}"
+
+
 def plan_jobs(out_dir: Path, composers: Sequence[str], max_pieces: int, soundfont: str,
               sample_rate: int, max_seconds: float, audio_format: str, seed: int,
               exclude_pieces: frozenset[str] = frozenset()) -> list[RenderJob]:
@@ -134,10 +139,10 @@ def plan_jobs(out_dir: Path, composers: Sequence[str], max_pieces: int, soundfon
     jobs = []
     for composer in composers:
         sources = [source for source in list_sources(composer)
-                   if f"{composer}/{Path(source).stem}" not in exclude_pieces]
+                   if piece_name(composer, source) not in exclude_pieces]
         rng.shuffle(sources)
         for source in sorted(sources[:max_pieces]):
-            piece = f"{composer}/{Path(source).stem}"
+            piece = piece_name(composer, source)
             instrument = rng.choice(ensembles)
             name = f"{Path(source).stem}_{instrument}.{audio_format}".replace(" ", "_")
             jobs.append(RenderJob(source=source, composer=composer, piece=piece, instrument=instrument,
