@@ -45,6 +45,17 @@ class Score:
     accuracy: float
 
 
+@dataclass(frozen=True)
+class ProbeFit:
+    """A fitted probe's test score and regularisation C, and, when C was searched, the chosen C's mean
+    grouped cross-validation accuracy on the training pieces: a number to compare checkpoints by without
+    looking at the test pieces."""
+
+    score: Score
+    regularization: float
+    cv_accuracy: float | None = None
+
+
 @dataclass
 class TaskReport:
     """Probe, baseline and chance scores of one labelling task."""
@@ -58,6 +69,7 @@ class TaskReport:
     probe: Score
     chance: Score
     probe_regularization: float
+    probe_cv_accuracy: float | None = None
     baseline: Score | None = None
     baseline_step: int | None = None
 
@@ -144,8 +156,8 @@ def chance_score(y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: 
 def logistic_probe(features: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: int,
                    *, groups: Sequence[str] | None = None,
                    regularization: float | Sequence[float] = PROBE_REGULARIZATION,
-                   seed: int = 0) -> tuple[Score, float]:
-    """Standardise, fit multinomial logistic regression on train, score on test; return the score and C.
+                   seed: int = 0) -> ProbeFit:
+    """Standardise, fit multinomial logistic regression on train, score on test.
 
     A single ``regularization`` is used as given; a sequence is searched by grouped k-fold
     cross-validation on the training clips (``groups``: each clip's piece; folds stratified by class so
@@ -153,6 +165,7 @@ def logistic_probe(features: np.ndarray, y: np.ndarray, train: np.ndarray, test:
     """
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
     candidates = [regularization] if np.isscalar(regularization) else list(regularization)
+    cv_accuracy = None
     if len(candidates) == 1:
         probe.set_params(logisticregression__C=float(candidates[0])).fit(features[train], y[train])
     else:
@@ -166,14 +179,15 @@ def logistic_probe(features: np.ndarray, y: np.ndarray, train: np.ndarray, test:
         folds = StratifiedGroupKFold(n_splits=min(5, fewest), shuffle=True, random_state=seed)
         search = GridSearchCV(probe, {"logisticregression__C": candidates}, cv=folds, scoring="accuracy",
                               error_score="raise")
-        probe = search.fit(features[train], y[train], groups=train_groups).best_estimator_
-    chosen = float(probe.named_steps["logisticregression"].C)
+        search.fit(features[train], y[train], groups=train_groups)
+        probe, cv_accuracy = search.best_estimator_, float(search.best_score_)
     probabilities = np.zeros((len(test), n_classes))
     probabilities[:, probe.classes_] = probe.predict_proba(features[test])
     probabilities = np.clip(probabilities, 1e-7, 1.0)
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     loss = log_loss(y[test], probabilities, labels=np.arange(n_classes))
-    return Score(loss=float(loss), accuracy=float(np.mean(probabilities.argmax(axis=1) == y[test]))), chosen
+    score = Score(loss=float(loss), accuracy=float(np.mean(probabilities.argmax(axis=1) == y[test])))
+    return ProbeFit(score, float(probe.named_steps["logisticregression"].C), cv_accuracy)
 
 
 class ContextClassifier(nn.Module):
@@ -277,12 +291,13 @@ def run_probe(model: CPC, corpus: AudioCorpus, tasks: Sequence[str] = ("composer
         missing = sorted(set(classes) - {classes[i] for i in y[train]})
         if missing:
             logger.warning("task %s: classes %s have no training clips in this split", task, missing)
-        probe, chosen = logistic_probe(features, y, train, test, len(classes), groups=pieces,
-                                       regularization=regularization, seed=seed)
+        fit = logistic_probe(features, y, train, test, len(classes), groups=pieces,
+                             regularization=regularization, seed=seed)
         report = TaskReport(
             task=task, classes=classes, train_clips=len(train), test_clips=len(test),
             train_pieces=len({pieces[i] for i in train}), test_pieces=len({pieces[i] for i in test}),
-            probe=probe, chance=chance_score(y, train, test, len(classes)), probe_regularization=chosen)
+            probe=fit.score, chance=chance_score(y, train, test, len(classes)),
+            probe_regularization=fit.regularization, probe_cv_accuracy=fit.cv_accuracy)
         if baseline_steps > 0:
             report.baseline, report.baseline_step = supervised_baseline(
                 model.config, corpus, starts, y, train, test, len(classes), steps=baseline_steps,
@@ -311,4 +326,7 @@ def format_table(report: ProbeReport) -> str:
             if score is not None:
                 lines.append(f"{label:<34} {task.task:<12} {score.loss:>7.3f} {100 * score.accuracy:>8.2f}%"
                              f"   ({task.test_clips} / {task.test_pieces})")
+        if task.probe_cv_accuracy is not None:
+            lines.append(f"{'  probe, CV on training pieces':<34} {task.task:<12} {'':>7} "
+                         f"{100 * task.probe_cv_accuracy:>8.2f}%   (C = {task.probe_regularization:g})")
     return "\n".join(lines)

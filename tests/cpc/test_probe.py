@@ -68,10 +68,10 @@ def test_logistic_probe_finds_a_planted_direction():
     features = rng.normal(size=(300, 16)).astype(np.float32)
     features[:, 3] += 3.0 * y
     train, test = np.arange(200), np.arange(200, 300)
-    score, chosen = logistic_probe(features, y, train, test, 3, regularization=1.0)
-    assert score.accuracy > 0.85 and chosen == 1.0
-    shuffled, _ = logistic_probe(features, rng.permutation(y), train, test, 3, regularization=1.0)
-    assert shuffled.accuracy < 0.6
+    fit = logistic_probe(features, y, train, test, 3, regularization=1.0)
+    assert fit.score.accuracy > 0.85 and fit.regularization == 1.0 and fit.cv_accuracy is None
+    shuffled = logistic_probe(features, rng.permutation(y), train, test, 3, regularization=1.0)
+    assert shuffled.score.accuracy < 0.6
 
 
 def test_probe_regularization_is_chosen_on_training_pieces_only():
@@ -84,14 +84,15 @@ def test_probe_regularization_is_chosen_on_training_pieces_only():
     features[:, 0] += 1.5 * y
     train, test = np.arange(160), np.arange(160, 240)
     grid = (0.001, 0.01, 100.0)
-    score, chosen = logistic_probe(features, y, train, test, 2, groups=pieces, regularization=grid)
-    assert chosen < 100.0
+    fit = logistic_probe(features, y, train, test, 2, groups=pieces, regularization=grid)
+    assert fit.regularization < 100.0
     flipped = y.copy()
     flipped[test] = 1 - flipped[test]
-    _, chosen_flipped = logistic_probe(features, flipped, train, test, 2, groups=pieces, regularization=grid)
-    assert chosen_flipped == chosen
-    weak, _ = logistic_probe(features, y, train, test, 2, regularization=100.0)
-    assert score.accuracy >= weak.accuracy
+    fit_flipped = logistic_probe(features, flipped, train, test, 2, groups=pieces, regularization=grid)
+    assert (fit_flipped.regularization, fit_flipped.cv_accuracy) == (fit.regularization, fit.cv_accuracy)
+    assert fit_flipped.score.accuracy == pytest.approx(1.0 - fit.score.accuracy)
+    weak = logistic_probe(features, y, train, test, 2, regularization=100.0)
+    assert fit.score.accuracy >= weak.score.accuracy
     with pytest.raises(ValueError, match="groups"):
         logistic_probe(features, y, train, test, 2, regularization=grid)
 
@@ -157,6 +158,7 @@ def test_run_probe_with_few_labelled_pieces(labelled):
     assert few.tasks[0].train_pieces == 4 < full.tasks[0].train_pieces
     assert few.tasks[0].test_clips == full.tasks[0].test_clips
     assert few.settings["labelled_pieces_per_class"] == 2
+    assert few.tasks[0].probe_cv_accuracy is None          # a single C: nothing was cross-validated
 
 
 def test_run_probe_beats_chance_on_separable_audio(labelled):
@@ -170,8 +172,10 @@ def test_run_probe_beats_chance_on_separable_audio(labelled):
     assert composer.probe.accuracy >= 0.9 > composer.chance.accuracy
     assert composer.baseline is not None and 0.0 <= composer.baseline.accuracy <= 1.0
     assert np.isfinite(composer.baseline.loss) and composer.baseline_step == 3
+    assert 0.5 < composer.probe_cv_accuracy <= 1.0        # separable on the training pieces' folds too
     table = format_table(report)
     assert "composer" in table and "instrument" in table and "chance (2 classes)" in table
+    assert "CV on training pieces" in table
     json.dumps(report.to_dict())
 
 
