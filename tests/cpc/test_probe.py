@@ -4,23 +4,13 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
-from immersions.cpc.checkpoint import config_from_dict, config_to_json, save_checkpoint
-from immersions.cpc.config import get_config
+from immersions.cpc.checkpoint import config_to_json, save_checkpoint
 from immersions.cpc.data import AudioCorpus
-from immersions.cpc.model import CPC
 from immersions.cpc.probe import (chance_score, format_table, labelled_subset, logistic_probe, piece_split, run_probe,
                                   supervised_baseline, validation_split)
 from immersions.render.cli import main
-from tests.cpc.test_train import TINY
-
-
-def _tiny_model() -> CPC:
-    base = json.loads(config_to_json(get_config("lean")))
-    values = {k: v for k, v in TINY.items() if k != "base"}
-    torch.manual_seed(0)
-    return CPC(config_from_dict({**base, **values}))
+from tests.cpc.test_train import tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +116,7 @@ def test_validation_split_holds_out_whole_pieces_of_every_class():
 
 def test_baseline_early_stops_on_training_pieces_only(labelled):
     """The baseline's tested step is one of its validation points, chosen without the test labels."""
-    model = _tiny_model()
+    model = tiny_model()
     corpus = AudioCorpus.from_manifest(labelled / "manifest.csv", 8000, model.clip_samples(4))
     starts = corpus.evenly_spaced(2)
     entries = [corpus.entries[int(f)] for f in starts[:, 0]]
@@ -150,7 +140,7 @@ def test_baseline_early_stops_on_training_pieces_only(labelled):
 
 
 def test_run_probe_with_few_labelled_pieces(labelled):
-    model = _tiny_model()
+    model = tiny_model()
     corpus = AudioCorpus.from_manifest(labelled / "manifest.csv", 8000, model.clip_samples(4))
     full = run_probe(model, corpus, ["composer"], clips_per_file=2, test_fraction=0.34, seed=0, batch_size=4)
     few = run_probe(model, corpus, ["composer"], clips_per_file=2, test_fraction=0.34, seed=0, batch_size=4,
@@ -162,7 +152,7 @@ def test_run_probe_with_few_labelled_pieces(labelled):
 
 
 def test_run_probe_beats_chance_on_separable_audio(labelled):
-    model = _tiny_model()
+    model = tiny_model()
     corpus = AudioCorpus.from_manifest(labelled / "manifest.csv", 8000, model.clip_samples(4))
     report = run_probe(model, corpus, ["composer", "instrument"], clips_per_file=4, test_fraction=0.34,
                        seed=0, batch_size=8, baseline_steps=3)
@@ -180,7 +170,7 @@ def test_run_probe_beats_chance_on_separable_audio(labelled):
 
 
 def test_cli_probe_writes_json(labelled, tmp_path, capsys):
-    model = _tiny_model()
+    model = tiny_model()
     save_checkpoint(tmp_path / "tiny.pt", {"model_config": config_to_json(model.config), "model": model.state_dict()})
     out = tmp_path / "report.json"
     status = main(["probe", str(tmp_path / "tiny.pt"), str(labelled), "--tasks", "composer",

@@ -8,8 +8,10 @@ import soundfile as sf
 import torch
 import torch.multiprocessing as mp
 
-from immersions.cpc.checkpoint import (export_model, load_checkpoint, load_pretrained, model_from_checkpoint,
-                                       pretrained_names)
+from immersions.cpc.checkpoint import (config_from_dict, config_to_json, export_model, load_checkpoint,
+                                       load_pretrained, model_from_checkpoint, pretrained_names)
+from immersions.cpc.config import get_config
+from immersions.cpc.model import CPC
 from immersions.cpc.train import TrainConfig, learning_rate, train
 from immersions.render.cli import main
 
@@ -18,6 +20,14 @@ TINY = {"base": "lean", "name": "tiny", "sample_rate": 8000, "hop": 32, "n_bins"
         "encoder": [{"channels": 4, "conv1": [3, 3], "pool": 2, "conv2": [1, 3]},
                     {"channels": 8, "conv1": [3, 3], "pool": 1, "conv2": [1, 3]}],
         "ar": [{"channels": 8, "kernel": 3, "pool": 1}, {"channels": 8, "kernel": 1, "pool": 2}]}
+
+
+def tiny_model() -> CPC:
+    """The TINY config's model with seeded random weights."""
+    base = json.loads(config_to_json(get_config("lean")))
+    values = {k: v for k, v in TINY.items() if k != "base"}
+    torch.manual_seed(0)
+    return CPC(config_from_dict({**base, **values}))
 
 
 

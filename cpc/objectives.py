@@ -1,0 +1,109 @@
+"""What input optimisation maximises: scores of tap activations that compose like Lucent's objectives.
+
+An objective reads the outputs of named nonlinearities (``CPC.tap_names()``): encoder taps are
+``(B, C, F, T)`` maps, autoregressive taps ``(B, C, T)``. A neuron is one (channel, frequency) position of
+a tap, exactly a vertex of the layout graph; its score is its activation averaged over time, so the
+optimised clip has to drive it throughout rather than in one frame. Objectives add, subtract, negate and
+scale, so "this channel but not that one" reads ``channel(tap, 3) - 0.5 * channel(tap, 7)``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import torch
+
+TapActivations = Mapping[str, torch.Tensor]
+"""Tap name -> its activation, ``(B, C, F, T)`` or ``(B, C, T)``."""
+
+
+class Objective:
+    """A score per clip ``(B,)`` to maximise, computed from tap activations; composes with ``+ - *``."""
+
+    def __init__(self, score: Callable[[TapActivations], torch.Tensor], description: str,
+                 taps: frozenset[str]) -> None:
+        self._score = score
+        self.description = description
+        self.taps = taps
+
+    def __call__(self, activations: TapActivations) -> torch.Tensor:
+        missing = sorted(self.taps - set(activations))
+        if missing:
+            raise ValueError(f"objective {self.description!r} needs taps {missing}, which were not recorded")
+        return self._score(activations)
+
+    def __add__(self, other: "Objective") -> "Objective":
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return Objective(lambda acts: self(acts) + other(acts), f"{self.description} + {other.description}",
+                         self.taps | other.taps)
+
+    def __neg__(self) -> "Objective":
+        return Objective(lambda acts: -self(acts), f"-({self.description})", self.taps)
+
+    def __sub__(self, other: "Objective") -> "Objective":
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return self + (-other)
+
+    def __mul__(self, factor: float) -> "Objective":
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+            return NotImplemented
+        return Objective(lambda acts: factor * self(acts), f"{factor:g} * ({self.description})", self.taps)
+
+    __rmul__ = __mul__
+
+    def __repr__(self) -> str:
+        return f"Objective({self.description})"
+
+
+def _channel_of(activation: torch.Tensor, tap: str, index: int) -> torch.Tensor:
+    """One channel of a tap, ``(B, F, T)`` or ``(B, T)``, with an error naming the tap when out of range."""
+    if activation.dim() not in (3, 4):
+        raise ValueError(f"tap {tap!r} has shape {tuple(activation.shape)}; expected (B, C, F, T) or (B, C, T)")
+    if not 0 <= index < activation.shape[1]:
+        raise ValueError(f"channel {index} is out of range for tap {tap!r} with {activation.shape[1]} channels")
+    return activation[:, index]
+
+
+def layer(tap: str) -> Objective:
+    """The mean activation of every neuron of a tap (DeepDream's layer objective)."""
+    return Objective(lambda acts: acts[tap].flatten(1).mean(dim=1), f"layer {tap}", frozenset({tap}))
+
+
+def channel(tap: str, index: int) -> Objective:
+    """The mean activation of one channel of a tap over frequency and time."""
+    return Objective(lambda acts: _channel_of(acts[tap], tap, index).flatten(1).mean(dim=1),
+                     f"channel {tap}:{index}", frozenset({tap}))
+
+
+def neuron(tap: str, index: int, freq: int | None = None) -> Objective:
+    """One neuron: channel ``index`` at frequency position ``freq`` (encoder taps; None for AR taps),
+    averaged over time."""
+
+    def score(acts: TapActivations) -> torch.Tensor:
+        values = _channel_of(acts[tap], tap, index)
+        if values.dim() == 2:
+            if freq is not None:
+                raise ValueError(f"tap {tap!r} has no frequency axis; give no frequency for its neurons")
+            return values.mean(dim=1)
+        if freq is None or not 0 <= freq < values.shape[1]:
+            raise ValueError(f"tap {tap!r} has {values.shape[1]} frequency positions; a neuron needs one of "
+                             f"0..{values.shape[1] - 1}, got {freq}")
+        return values[:, freq].mean(dim=1)
+
+    name = f"neuron {tap}:{index}" + ("" if freq is None else f":{freq}")
+    return Objective(score, name, frozenset({tap}))
+
+
+def parse_objective(spec: str) -> Objective:
+    """``TAP`` (layer), ``TAP:CHANNEL`` (channel) or ``TAP:CHANNEL:FREQ`` (neuron), as the CLI writes them."""
+    tap, *indices = spec.split(":")
+    if not tap or len(indices) > 2:
+        raise ValueError(f"objective {spec!r}: write TAP, TAP:CHANNEL or TAP:CHANNEL:FREQ")
+    try:
+        numbers = [int(i) for i in indices]
+    except ValueError:
+        raise ValueError(f"objective {spec!r}: channel and frequency must be integers") from None
+    if not numbers:
+        return layer(tap)
+    return channel(tap, numbers[0]) if len(numbers) == 1 else neuron(tap, numbers[0], numbers[1])

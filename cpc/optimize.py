@@ -1,0 +1,202 @@
+"""Input optimisation (activation maximisation): sound that excites chosen neurons of a CPC model.
+
+A clip (silence, noise or a recording) is changed sample by sample by gradient ascent on an ``Objective``
+of the model's taps, back through the differentiable scaleogram, with the regularisers of
+``regularizers`` applied on every step (the transforms act on what the model hears, never on the clip
+that is kept). ``optimize_loop`` chains clips, each grown from the last, the way the article's live
+performance morphs one loop into the next.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .model import CPC
+from .objectives import Objective
+from .regularizers import Regularization, denoise, mask, noisy_gradient, pitch_shift, time_shift
+
+logger = logging.getLogger(__name__)
+
+START_KINDS = ("silence", "noise")
+SILENCE_DITHER = 1e-4  # log power has zero gradient at exact silence, so "silence" starts as a whisper
+NOISE_LEVEL = 0.05     # standard deviation of the "noise" start
+MIN_FRAMES = 16        # scaleogram frames a clip needs to reach the last autoregressive tap
+
+
+@dataclass(frozen=True)
+class OptimizeSettings:
+    """Gradient ascent on the waveform: Adam steps and rate, regularisers, seed."""
+
+    steps: int = 200
+    lr: float = 2e-3
+    regularization: Regularization = field(default_factory=Regularization)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 0:
+            raise ValueError(f"steps={self.steps} must be >= 0")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr} must be > 0")
+
+
+@dataclass(frozen=True)
+class OptimizedClip:
+    """The result of one optimisation: the clip and how the objective went."""
+
+    audio: np.ndarray          # float32 (S,) in [-1, 1]
+    scores: list[float]        # the objective on each step's regularised input
+    initial_score: float       # on the clean start clip
+    final_score: float         # on the clean result
+
+
+def start_clip(kind: str, n_samples: int, seed: int = 0) -> np.ndarray:
+    """A starting clip of ``n_samples``: "silence" (a faint dither) or "noise" (white, std 0.05), seeded."""
+    if kind not in START_KINDS:
+        raise ValueError(f"start {kind!r} is not one of {START_KINDS} (or give a sound file)")
+    level = SILENCE_DITHER if kind == "silence" else NOISE_LEVEL
+    return (level * np.random.default_rng(seed).standard_normal(n_samples)).astype(np.float32)
+
+
+@contextmanager
+def recorded_taps(model: CPC, names: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """A dict that every forward pass inside the block fills with the named taps' outputs (forward hooks,
+    removed on exit). Unknown names are an error listing the model's taps."""
+    names = sorted(set(names))
+    taps = model.tap_names()
+    unknown = [name for name in names if name not in taps]
+    if unknown:
+        raise ValueError(f"unknown taps {unknown}; this model's taps are {taps}")
+    modules = dict(model.named_modules())
+    outputs: dict[str, torch.Tensor] = {}
+
+    def keeper(name: str):
+        return lambda module, inputs, output: outputs.__setitem__(name, output)
+
+    handles = [modules[name].register_forward_hook(keeper(name)) for name in names]
+    try:
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+class _RedirectedReLU(torch.autograd.Function):
+    """ReLU whose gradient, for a clip where the true gradient is zero throughout, passes the components
+    that would raise the input (Lucent's redirected ReLU): a silent or dead neuron can still be woken."""
+
+    @staticmethod
+    def forward(ctx, inputs: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(inputs)
+        return inputs.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (inputs,) = ctx.saved_tensors
+        true = grad * (inputs > 0)
+        redirected = grad * ((inputs > 0) | (grad < 0))
+        stuck = (true.flatten(1) == 0).all(dim=1).view(-1, *[1] * (inputs.dim() - 1))
+        return torch.where(stuck, redirected, true)
+
+
+@contextmanager
+def redirected_relus(model: CPC) -> Iterator[None]:
+    """Every tap of the model computes ``_RedirectedReLU`` inside the block: forward hooks, removed on exit,
+    put ahead of any others so that ``recorded_taps`` records the redirected outputs whichever is entered first."""
+    modules = dict(model.named_modules())
+    handles = [modules[name].register_forward_hook(lambda module, inputs, output: _RedirectedReLU.apply(inputs[0]),
+                                                   prepend=True)
+               for name in model.tap_names()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
+def _frozen(model: CPC) -> Iterator[None]:
+    """Eval mode and no parameter gradients inside the block; both restored on exit."""
+    was_training = model.training
+    wanted = [p.requires_grad for p in model.parameters()]
+    model.eval().requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in zip(model.parameters(), wanted):
+            parameter.requires_grad_(flag)
+        model.train(was_training)
+
+
+def _score(model: CPC, objective: Objective, scaleogram: torch.Tensor) -> torch.Tensor:
+    """The objective of every clip ``(B,)`` for a scaleogram batch."""
+    with recorded_taps(model, objective.taps) as taps:
+        model.ar(model.encoder(scaleogram))
+    return objective(taps)
+
+
+def _as_audio(model: CPC, clip: np.ndarray) -> torch.Tensor:
+    samples = np.asarray(clip, dtype=np.float32)
+    if samples.ndim != 1:
+        raise ValueError(f"the clip must be mono with shape (samples,), got {samples.shape}")
+    if len(samples) < MIN_FRAMES * model.config.hop:
+        raise ValueError(f"the clip holds {len(samples)} samples; input optimisation needs at least "
+                         f"{MIN_FRAMES * model.config.hop} ({MIN_FRAMES} hops of {model.config.hop})")
+    return torch.from_numpy(samples).to(next(model.parameters()).device)[None]
+
+
+@torch.no_grad()
+def clip_score(model: CPC, objective: Objective, clip: np.ndarray) -> float:
+    """The objective on a clip as the model hears it, without any regulariser."""
+    with _frozen(model):
+        return float(_score(model, objective, model.scaleogram(_as_audio(model, clip))).mean())
+
+
+def optimize_clip(model: CPC, objective: Objective, start: np.ndarray,
+                  settings: OptimizeSettings = OptimizeSettings(), *, progress: bool = True) -> OptimizedClip:
+    """Gradient ascent on the samples of ``start`` (mono, at the model's rate) to maximise ``objective``."""
+    audio = _as_audio(model, start).clone().requires_grad_(True)
+    reg = settings.regularization
+    generator = torch.Generator().manual_seed(settings.seed)
+    optimizer = torch.optim.Adam([audio], lr=settings.lr)
+    floor = float(np.log(model.config.power_floor))
+    max_shift = int(round(reg.time_shift * model.config.sample_rate))
+    initial = clip_score(model, objective, start)
+    scores = []
+    with _frozen(model), redirected_relus(model):
+        for step in tqdm(range(settings.steps), desc="optimising", unit="step", leave=False, disable=not progress):
+            scaleogram = model.scaleogram(time_shift(audio, max_shift, generator))
+            scaleogram = pitch_shift(scaleogram, reg.pitch_shift, floor, generator)
+            scaleogram = mask(scaleogram, reg.masks, reg.mask_frames, reg.mask_bins, floor, generator)
+            value = _score(model, objective, scaleogram).mean()
+            optimizer.zero_grad(set_to_none=True)
+            (-value).backward()
+            audio.grad = noisy_gradient(audio.grad, reg.gradient_noise, generator)
+            optimizer.step()
+            with torch.no_grad():
+                if reg.denoise_every and (step + 1) % reg.denoise_every == 0:
+                    audio.copy_(denoise(audio, reg.denoise_strength))
+                audio.clamp_(-1.0, 1.0)
+            scores.append(float(value.detach()))
+    result = audio.detach()[0].cpu().numpy().astype(np.float32)
+    final = clip_score(model, objective, result)
+    logger.info("%s: %.4f -> %.4f after %d steps", objective.description, initial, final, settings.steps)
+    return OptimizedClip(audio=result, scores=scores, initial_score=initial, final_score=final)
+
+
+def optimize_loop(model: CPC, objective: Objective, start: np.ndarray, n_clips: int,
+                  settings: OptimizeSettings = OptimizeSettings(), *,
+                  progress: bool = True) -> Iterator[OptimizedClip]:
+    """``n_clips`` optimised clips, each started from the one before (clip ``k`` uses seed ``seed + k``)."""
+    if n_clips < 1:
+        raise ValueError(f"n_clips={n_clips} must be >= 1")
+    for index in tqdm(range(n_clips), desc="clips", unit="clip", disable=not progress or n_clips == 1):
+        clip = optimize_clip(model, objective, start, replace(settings, seed=settings.seed + index),
+                             progress=progress)
+        yield clip
+        start = clip.audio

@@ -1,0 +1,109 @@
+"""``immersions optimize [OUT_DIR]``: sound that excites chosen neurons, grown loop by loop from a start clip."""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, fields
+from functools import reduce
+from operator import add
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+
+from immersions.cpc.objectives import parse_objective
+from immersions.cpc.optimize import START_KINDS, OptimizeSettings, optimize_loop, recorded_taps, start_clip
+from immersions.cpc.regularizers import Regularization
+from immersions.cpc.train import set_cpu_threads
+
+from ..app_inputs import load_clip, load_model
+
+_REGULARIZER_HELP = {
+    "time_shift": "largest random roll of the waveform per step, seconds",
+    "pitch_shift": "largest random shift of the scaleogram per step, bins (2 = a semitone)",
+    "masks": "random scaleogram rectangles blanked per step",
+    "mask_frames": "largest masked rectangle, frames",
+    "mask_bins": "largest masked rectangle, bins",
+    "gradient_noise": "gradient noise, as a fraction of the gradient's std",
+    "denoise_every": "steps between de-noising passes (0: never)",
+    "denoise_strength": "de-noising threshold, times the clip's mean STFT magnitude",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``optimize`` command; every Regularization field is an option."""
+    parser = subparsers.add_parser(
+        "optimize", help="turn silence, noise or a clip into sound that excites chosen neurons",
+        description="Input optimisation: gradient ascent on the samples of a clip so that the chosen neurons "
+                    "fire, with the article's regularisers; each loop starts from the last. Writes "
+                    "OUT_DIR/clip_000.wav, ..., loop.wav (all clips in a row) and scores.json.")
+    parser.add_argument("out_dir", nargs="?", default="optimized", help="output folder (default: %(default)s)")
+    parser.add_argument("--model", default="lean", help="shipped model name or checkpoint .pt (default: %(default)s)")
+    parser.add_argument("--objective", nargs="+", metavar="SPEC",
+                        help="what to maximise, summed: TAP (a layer), TAP:CHANNEL or TAP:CHANNEL:FREQ (a neuron); "
+                             "--list-taps shows the taps")
+    parser.add_argument("--list-taps", action="store_true", help="print every tap with its shape and exit")
+    parser.add_argument("--start", default="silence",
+                        help=f"{' or '.join(START_KINDS)}, or a sound file (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=4.0, help="clip length (default: %(default)s)")
+    parser.add_argument("--loops", type=int, default=1, help="clips, each grown from the last (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=OptimizeSettings.steps,
+                        help="steps per clip (default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=OptimizeSettings.lr,
+                        help="Adam step on the samples (default: %(default)s)")
+    defaults = Regularization()
+    for spec in fields(Regularization):
+        parser.add_argument("--" + spec.name.replace("_", "-"), type=type(getattr(defaults, spec.name)),
+                            default=getattr(defaults, spec.name),
+                            help=f"{_REGULARIZER_HELP[spec.name]} (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    parser.set_defaults(func=run)
+
+
+def _print_taps(model) -> None:
+    """Every tap's name and (channels, frequency positions) on a one-second clip."""
+    silence = torch.zeros(1, model.config.sample_rate, device=next(model.parameters()).device)
+    with torch.no_grad(), recorded_taps(model, model.tap_names()) as taps:
+        model(silence)
+    for name in model.tap_names():
+        shape = tuple(taps[name].shape[1:-1])
+        print(f"{name:<28} channels {shape[0]:>4}" + (f", frequency positions {shape[1]:>4}" if len(shape) > 1 else ""))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Optimise ``--loops`` clips and write them, their concatenation and the scores."""
+    set_cpu_threads(args.threads)
+    model = load_model(args.model).to(args.device)
+    if args.list_taps:
+        _print_taps(model)
+        return 0
+    if not args.objective:
+        raise ValueError("give --objective SPEC (e.g. ar.blocks.8.relu:3), or --list-taps to see the taps")
+    objective = reduce(add, (parse_objective(spec) for spec in args.objective))
+    rate = model.config.sample_rate
+    if args.start in START_KINDS:
+        start = start_clip(args.start, int(round(args.seconds * rate)), args.seed)
+    else:
+        start = load_clip(args.start, rate, seconds=args.seconds)
+    regularization = Regularization(**{spec.name: getattr(args, spec.name) for spec in fields(Regularization)})
+    settings = OptimizeSettings(steps=args.steps, lr=args.lr, regularization=regularization, seed=args.seed)
+    out = Path(args.out_dir)
+    clips, records = [], []
+    for index, clip in enumerate(optimize_loop(model, objective, start, args.loops, settings)):
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"clip_{index:03d}.wav"
+        soundfile.write(path, clip.audio, rate)
+        clips.append(clip.audio)
+        records.append({"file": path.name, "initial_score": clip.initial_score, "final_score": clip.final_score,
+                        "step_scores": clip.scores})
+        print(f"{path}: {objective.description} {clip.initial_score:.4f} -> {clip.final_score:.4f}")
+    soundfile.write(out / "loop.wav", np.concatenate(clips), rate)
+    report = {"model": args.model, "objective": objective.description, "start": args.start,
+              "sample_rate": rate, "settings": asdict(settings), "clips": records}
+    (out / "scores.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(f"wrote {len(clips)} clip(s), {out / 'loop.wav'} and {out / 'scores.json'}; "
+          f"`immersions render --audio {out / 'loop.wav'}` shows the network hearing it")
+    return 0
