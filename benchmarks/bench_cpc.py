@@ -9,6 +9,9 @@ Rows:
 - ``inference``: one clip, eval mode, ``no_grad``, audio to (z, c), per config.
 - ``train_step``: forward, CPC loss, backward and an Adam step on a batch of clips, per config,
   reported as clips per second; on CUDA also with autocast (bfloat16) when ``--amp`` is given.
+- ``optimize``: input optimisation of one clip from noise for ``--optimize-steps`` steps with the default
+  regularisers (the objective: channel 0 of the last tap), per config, reported as steps per second; the
+  time includes the two clean scoring passes before and after.
 
 Times are medians over ``--repeats`` after ``--warmup`` runs, with CUDA synchronisation. Writes
 ``benchmarks/results/cpc_<machine>.json``.
@@ -31,6 +34,8 @@ import torch
 
 from immersions.cpc.config import CONFIGS
 from immersions.cpc.model import CPC
+from immersions.cpc.objectives import channel
+from immersions.cpc.optimize import OptimizeSettings, optimize_clip, start_clip
 from immersions.cpc.scaleogram import Scaleogram
 
 
@@ -120,6 +125,17 @@ def bench_model(args: argparse.Namespace, device: torch.device, name: str) -> li
         row["clips_per_s"] = args.train_batch / row["median_s"]
         rows.append(row)
         print(f"train step {name:5s} amp={amp!s:5s} batch {args.train_batch}: {row['clips_per_s']:8.2f} clips/s")
+
+    model.eval()
+    objective = channel(model.tap_names()[-1], 0)
+    start = start_clip("noise", samples, args.seed)
+    settings = OptimizeSettings(steps=args.optimize_steps, seed=args.seed)
+    row = {"row": "optimize", "config": name, "seconds": args.seconds, "steps": args.optimize_steps}
+    row.update(_timed(lambda: optimize_clip(model, objective, start, settings, progress=False), device,
+                      args.warmup, args.repeats))
+    row["steps_per_s"] = args.optimize_steps / row["median_s"]
+    rows.append(row)
+    print(f"optimize {name:5s} {args.optimize_steps} steps: {row['steps_per_s']:8.2f} steps/s")
     return rows
 
 
@@ -147,6 +163,7 @@ def main() -> int:
     parser.add_argument("--train-batch", type=int, default=4, help="clips per training step")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--optimize-steps", type=int, default=20, help="input-optimisation steps per timed run")
     parser.add_argument("--amp", action="store_true", help="also time bfloat16 autocast training (CUDA only)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--machine", default=platform.node() or "local", help="name in the output file")

@@ -148,6 +148,13 @@ def test_cli_optimize_writes_clips_loop_and_scores(model, tmp_path, capsys):
     assert [c["file"] for c in report["clips"]] == ["clip_000.wav", "clip_001.wav"]
     assert report["settings"]["regularization"]["masks"] == 1 and len(report["clips"][0]["step_scores"]) == 3
     assert "loop.wav" in capsys.readouterr().out
+    recording = tmp_path / "start.wav"
+    stereo = _noise(model, seed=5)[:, None].repeat(2, axis=1)
+    sf.write(recording, stereo, 2 * model.config.sample_rate)                 # at twice the model rate
+    assert main(["optimize", str(tmp_path / "from_file"), "--model", str(checkpoint), "--objective",
+                 "ar.blocks.1.relu", "--start", str(recording), "--seconds", str(SECONDS / 2), "--steps", "2"]) == 0
+    from_file, _ = sf.read(tmp_path / "from_file" / "loop.wav")
+    assert len(from_file) == SECONDS / 2 * model.config.sample_rate       # mono, resampled, cut to --seconds
     assert main(["optimize", "--model", str(checkpoint), "--list-taps"]) == 0
     assert "ar.blocks.1.relu" in capsys.readouterr().out
     bad = tmp_path / "bad"
