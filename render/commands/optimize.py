@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from functools import reduce
 from operator import add
 from pathlib import Path
@@ -18,6 +18,7 @@ from immersions.cpc.regularizers import Regularization
 from immersions.cpc.train import set_cpu_threads
 
 from ..app_inputs import load_clip, load_model
+from ._options import add_field_options, field_values
 
 _REGULARIZER_HELP = {
     "time_shift": "largest random roll of the waveform per step, seconds",
@@ -52,11 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="steps per clip (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=OptimizeSettings.lr,
                         help="Adam step on the samples (default: %(default)s)")
-    defaults = Regularization()
-    for spec in fields(Regularization):
-        parser.add_argument("--" + spec.name.replace("_", "-"), type=type(getattr(defaults, spec.name)),
-                            default=getattr(defaults, spec.name),
-                            help=f"{_REGULARIZER_HELP[spec.name]} (default: %(default)s)")
+    add_field_options(parser, Regularization, _REGULARIZER_HELP)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
@@ -88,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         start = start_clip(args.start, int(round(args.seconds * rate)), args.seed)
     else:
         start = load_clip(args.start, rate, seconds=args.seconds)
-    regularization = Regularization(**{spec.name: getattr(args, spec.name) for spec in fields(Regularization)})
+    regularization = Regularization(**field_values(Regularization, args))
     settings = OptimizeSettings(steps=args.steps, lr=args.lr, regularization=regularization, seed=args.seed)
     out = Path(args.out_dir)
     clips, records = [], []

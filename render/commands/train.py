@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import fields
 
 from immersions.cpc.train import AMP_MODES, TrainConfig, set_cpu_threads, train
+
+from ._options import add_field_options, field_values
 
 _HELP = {
     "steps": "optimiser steps in total",
@@ -32,14 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="config name (seed, lean) or a JSON file of CPCConfig fields over 'base'")
     parser.add_argument("--no-resume", dest="resume", action="store_false",
                         help="start afresh even when OUT_DIR/last.pt exists")
-    for spec in fields(TrainConfig):
-        if spec.name in ("data", "out_dir"):
-            continue
-        flag = "--" + spec.name.replace("_", "-")
-        kind = str if spec.name in ("cache_dir", "variant", "amp", "batch_by", "init_from") else type(spec.default)
-        choices = AMP_MODES if spec.name == "amp" else ("cpc", "sat") if spec.name == "variant" else None
-        parser.add_argument(flag, type=kind, default=spec.default, choices=choices,
-                            help=f"{_HELP.get(spec.name, spec.name.replace('_', ' '))} (default: %(default)s)")
+    add_field_options(parser, TrainConfig, _HELP, skip=("data", "out_dir"),
+                      choices={"amp": AMP_MODES, "variant": ("cpc", "sat")})
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)")
     parser.set_defaults(func=run_train)
@@ -48,8 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_train(args: argparse.Namespace) -> int:
     """Run training and print where the checkpoint went."""
     set_cpu_threads(args.threads)
-    values = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig)}
-    result = train(TrainConfig(**values), args.model, resume=args.resume)
+    result = train(TrainConfig(**field_values(TrainConfig, args)), args.model, resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"step {result.step}: loss {result.last_loss:.4f}, accuracy {result.last_accuracy:.3f}, "
               f"best validation loss {result.best_validation_loss:.4f}; checkpoint {result.checkpoint}")
