@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from .model import CPC
@@ -64,6 +65,18 @@ def start_clip(kind: str, n_samples: int, seed: int = 0) -> np.ndarray:
 
 
 @contextmanager
+def _forward_hooks(model: CPC, hooks: dict[str, Callable], *, prepend: bool = False) -> Iterator[None]:
+    """The given forward hooks on the named modules inside the block, removed on exit."""
+    modules = dict(model.named_modules())
+    handles = [modules[name].register_forward_hook(hook, prepend=prepend) for name, hook in hooks.items()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
 def recorded_taps(model: CPC, names: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
     """A dict that every forward pass inside the block fills with the named taps' outputs (forward hooks,
     removed on exit). Unknown names are an error listing the model's taps."""
@@ -72,18 +85,13 @@ def recorded_taps(model: CPC, names: Iterable[str]) -> Iterator[dict[str, torch.
     unknown = [name for name in names if name not in taps]
     if unknown:
         raise ValueError(f"unknown taps {unknown}; this model's taps are {taps}")
-    modules = dict(model.named_modules())
     outputs: dict[str, torch.Tensor] = {}
 
-    def keeper(name: str):
+    def keeper(name: str) -> Callable:
         return lambda module, inputs, output: outputs.__setitem__(name, output)
 
-    handles = [modules[name].register_forward_hook(keeper(name)) for name in names]
-    try:
+    with _forward_hooks(model, {name: keeper(name) for name in names}):
         yield outputs
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 class _RedirectedReLU(torch.autograd.Function):
@@ -108,15 +116,12 @@ class _RedirectedReLU(torch.autograd.Function):
 def redirected_relus(model: CPC) -> Iterator[None]:
     """Every tap of the model computes ``_RedirectedReLU`` inside the block: forward hooks, removed on exit,
     put ahead of any others so that ``recorded_taps`` records the redirected outputs whichever is entered first."""
-    modules = dict(model.named_modules())
-    handles = [modules[name].register_forward_hook(lambda module, inputs, output: _RedirectedReLU.apply(inputs[0]),
-                                                   prepend=True)
-               for name in model.tap_names()]
-    try:
+
+    def redirect(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        return _RedirectedReLU.apply(inputs[0])
+
+    with _forward_hooks(model, {name: redirect for name in model.tap_names()}, prepend=True):
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 @contextmanager
