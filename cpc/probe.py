@@ -86,6 +86,16 @@ class ProbeReport:
         """Plain JSON-ready dict."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "ProbeReport":
+        """The report that ``to_dict`` gave (e.g. read back from JSON), to summarise saved splits."""
+        def score(value: dict | None) -> Score | None:
+            return None if value is None else Score(**value)
+
+        tasks = [TaskReport(**{**task, "probe": score(task["probe"]), "chance": score(task["chance"]),
+                               "baseline": score(task.get("baseline"))}) for task in values["tasks"]]
+        return cls(model=values["model"], tasks=tasks, settings=dict(values.get("settings", {})))
+
 
 def piece_split(pieces: Sequence[str], test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Train/test clip indices with every piece wholly on one side (GroupShuffleSplit on piece)."""
@@ -262,57 +272,135 @@ def supervised_baseline(config: CPCConfig, corpus: AudioCorpus, starts: np.ndarr
 
 
 def run_probe(model: CPC, corpus: AudioCorpus, tasks: Sequence[str] = ("composer", "instrument"), *,
-              clips_per_file: int = 8, test_fraction: float = 0.25, seed: int = 0, batch_size: int = 16,
-              baseline_steps: int = 0, baseline_lr: float = 1e-3, model_name: str = "model",
-              regularization: float | Sequence[float] = PROBE_REGULARIZATION,
-              baseline_validation: float | None = 0.2, baseline_eval_every: int = 250,
-              labelled_pieces_per_class: int | None = None) -> ProbeReport:
-    """Probe every task on one piece-wise split; ``baseline_steps`` > 0 also trains the baselines.
+              seed: int = 0, **options: object) -> ProbeReport:
+    """Probe every task on the piece-wise split drawn by ``seed``; ``options`` as for ``run_probe_splits``."""
+    return run_probe_splits(model, corpus, tasks, seeds=(seed,), **options)[0]
 
-    ``baseline_validation``: fraction of training pieces the baseline early-stops on (None: train for exactly
-    ``baseline_steps``). ``labelled_pieces_per_class``: probe and baseline learn from only that many training
-    pieces per class (seeded); the test pieces stay the same.
+
+def run_probe_splits(model: CPC, corpus: AudioCorpus, tasks: Sequence[str] = ("composer", "instrument"), *,
+                     seeds: Sequence[int] = (0,), clips_per_file: int = 8, test_fraction: float = 0.25,
+                     batch_size: int = 16, baseline_steps: int = 0, baseline_lr: float = 1e-3,
+                     model_name: str = "model", regularization: float | Sequence[float] = PROBE_REGULARIZATION,
+                     baseline_validation: float | None = 0.2, baseline_eval_every: int = 250,
+                     labelled_pieces_per_class: int | None = None) -> list[ProbeReport]:
+    """One report per seed, each on its own piece-wise split (features are extracted once for all of them).
+
+    One split's numbers move with which pieces land on the test side; several seeds show by how much.
+    ``baseline_steps`` > 0 also trains the baselines. ``baseline_validation``: fraction of training pieces
+    the baseline early-stops on (None: train for exactly ``baseline_steps``). ``labelled_pieces_per_class``:
+    probe and baseline learn from only that many training pieces per class (seeded); the test pieces stay
+    the same.
     """
     if not corpus.entries:
         raise ValueError("the corpus has no labels: build it from a manifest (path, composer, piece, ...)")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds={list(seeds)} must be one or more distinct split seeds")
     starts = corpus.evenly_spaced(clips_per_file)
     entries = [corpus.entries[int(f)] for f in starts[:, 0]]
     pieces = [e.piece for e in entries]
-    split_train, test = piece_split(pieces, test_fraction, seed)
     features = extract_features(model, corpus, starts, batch_size)
     device = next(model.parameters()).device
-    reports = []
-    for task in tasks:
-        y, classes = _encode_labels([e.label(task) for e in entries])
-        if len(classes) < 2:
-            raise ValueError(f"task {task!r} has a single class {classes}; nothing to probe")
-        train = (labelled_subset(split_train, y, pieces, labelled_pieces_per_class, seed)
-                 if labelled_pieces_per_class else split_train)
-        missing = sorted(set(classes) - {classes[i] for i in y[train]})
-        if missing:
-            logger.warning("task %s: classes %s have no training clips in this split", task, missing)
-        fit = logistic_probe(features, y, train, test, len(classes), groups=pieces,
-                             regularization=regularization, seed=seed)
-        report = TaskReport(
-            task=task, classes=classes, train_clips=len(train), test_clips=len(test),
-            train_pieces=len({pieces[i] for i in train}), test_pieces=len({pieces[i] for i in test}),
-            probe=fit.score, chance=chance_score(y, train, test, len(classes)),
-            probe_regularization=fit.regularization, probe_cv_accuracy=fit.cv_accuracy)
-        if baseline_steps > 0:
-            report.baseline, report.baseline_step = supervised_baseline(
-                model.config, corpus, starts, y, train, test, len(classes), steps=baseline_steps,
-                batch_size=batch_size, lr=baseline_lr, seed=seed, device=device,
-                pieces=pieces, validation_fraction=baseline_validation, eval_every=baseline_eval_every)
-        reports.append(report)
-        logger.info("task %s: probe %.3f vs chance %.3f", task, report.probe.accuracy, report.chance.accuracy)
-    settings = {"clips_per_file": clips_per_file, "test_fraction": test_fraction, "seed": seed,
+    settings = {"clips_per_file": clips_per_file, "test_fraction": test_fraction,
                 "probe_regularization": np.atleast_1d(regularization).tolist(),
                 "baseline_steps": baseline_steps, "baseline_batch_size": batch_size, "baseline_lr": baseline_lr,
                 "baseline_validation": baseline_validation, "baseline_eval_every": baseline_eval_every,
                 "labelled_pieces_per_class": labelled_pieces_per_class,
                 "clip_seconds": round(corpus.clip_samples / corpus.sample_rate, 3), "files": len(corpus),
                 "composer_counts": dict(Counter(e.composer for e in corpus.entries))}
-    return ProbeReport(model=model_name, tasks=reports, settings=settings)
+    reports = []
+    for seed in seeds:
+        split_train, test = piece_split(pieces, test_fraction, seed)
+        task_reports = []
+        for task in tasks:
+            y, classes = _encode_labels([e.label(task) for e in entries])
+            if len(classes) < 2:
+                raise ValueError(f"task {task!r} has a single class {classes}; nothing to probe")
+            train = (labelled_subset(split_train, y, pieces, labelled_pieces_per_class, seed)
+                     if labelled_pieces_per_class else split_train)
+            missing = sorted(set(classes) - {classes[i] for i in y[train]})
+            if missing:
+                logger.warning("task %s, seed %d: classes %s have no training clips in this split", task, seed, missing)
+            fit = logistic_probe(features, y, train, test, len(classes), groups=pieces,
+                                 regularization=regularization, seed=seed)
+            report = TaskReport(
+                task=task, classes=classes, train_clips=len(train), test_clips=len(test),
+                train_pieces=len({pieces[i] for i in train}), test_pieces=len({pieces[i] for i in test}),
+                probe=fit.score, chance=chance_score(y, train, test, len(classes)),
+                probe_regularization=fit.regularization, probe_cv_accuracy=fit.cv_accuracy)
+            if baseline_steps > 0:
+                report.baseline, report.baseline_step = supervised_baseline(
+                    model.config, corpus, starts, y, train, test, len(classes), steps=baseline_steps,
+                    batch_size=batch_size, lr=baseline_lr, seed=seed, device=device,
+                    pieces=pieces, validation_fraction=baseline_validation, eval_every=baseline_eval_every)
+            task_reports.append(report)
+            logger.info("task %s, seed %d: probe %.3f vs chance %.3f", task, seed, report.probe.accuracy,
+                        report.chance.accuracy)
+        reports.append(ProbeReport(model=model_name, tasks=task_reports, settings={**settings, "seed": seed}))
+    return reports
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Mean, sample standard deviation and range of one number over several splits."""
+
+    mean: float
+    std: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> "Spread":
+        """The spread of ``values`` (std 0 for a single value)."""
+        array = np.asarray(values, dtype=np.float64)
+        std = float(array.std(ddof=1)) if len(array) > 1 else 0.0
+        return cls(float(array.mean()), std, float(array.min()), float(array.max()))
+
+
+def split_summary(reports: Sequence[ProbeReport]) -> dict[str, dict[str, dict[str, Spread]]]:
+    """Per task, the spread over splits of each row's loss and accuracy: ``probe``, ``chance``, and with
+    baselines ``baseline`` and ``probe_minus_baseline`` (the paired difference, split by split)."""
+    if not reports:
+        raise ValueError("no reports to summarise")
+    names = [[task.task for task in report.tasks] for report in reports]
+    if any(n != names[0] for n in names):
+        raise ValueError(f"the reports probe different tasks: {names}")
+    summary: dict[str, dict[str, dict[str, Spread]]] = {}
+    for index, task in enumerate(names[0]):
+        rows = [report.tasks[index] for report in reports]
+        scores = {"probe": [r.probe for r in rows], "chance": [r.chance for r in rows]}
+        if all(r.baseline is not None for r in rows):
+            scores["baseline"] = [r.baseline for r in rows]
+            scores["probe_minus_baseline"] = [Score(r.probe.loss - r.baseline.loss,
+                                                    r.probe.accuracy - r.baseline.accuracy) for r in rows]
+        summary[task] = {row: {"loss": Spread.of([s.loss for s in values]),
+                               "accuracy": Spread.of([s.accuracy for s in values])}
+                         for row, values in scores.items()}
+    return summary
+
+
+def splits_to_dict(reports: Sequence[ProbeReport]) -> dict:
+    """Several splits' reports and their summary, JSON-ready."""
+    return {"splits": [report.to_dict() for report in reports],
+            "summary": {task: {row: {name: asdict(spread) for name, spread in values.items()}
+                               for row, values in rows.items()}
+                        for task, rows in split_summary(reports).items()}}
+
+
+def format_split_table(reports: Sequence[ProbeReport]) -> str:
+    """The spread over splits as a text table: mean ± std (lowest to highest) per task and row."""
+    seeds = ", ".join(str(report.settings.get("seed")) for report in reports)
+    labels = {"probe": f"CPC {reports[0].model} + linear probe", "baseline": "supervised from scratch",
+              "chance": "chance", "probe_minus_baseline": "probe - supervised"}
+    lines = [f"{len(reports)} piece-wise splits (seeds {seeds}): mean ± std (lowest .. highest)",
+             f"{'':<34} {'task':<12} {'loss':>15} {'accuracy (%)':>28}"]
+    for task, rows in split_summary(reports).items():
+        for row, spread in rows.items():
+            loss, accuracy = spread["loss"], spread["accuracy"]
+            sign = "+" if row == "probe_minus_baseline" else ""
+            lines.append(f"{labels[row]:<34} {task:<12} {loss.mean:>{sign}7.3f} ± {loss.std:5.3f} "
+                         f"{100 * accuracy.mean:>{sign}7.1f} ± {100 * accuracy.std:4.1f} "
+                         f"({100 * accuracy.low:{sign}.1f} .. {100 * accuracy.high:{sign}.1f})")
+    return "\n".join(lines)
 
 
 def format_table(report: ProbeReport) -> str:

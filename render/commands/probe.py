@@ -9,7 +9,8 @@ import torch
 
 from immersions.cpc.checkpoint import load_model
 from immersions.cpc.data import AudioCorpus
-from immersions.cpc.probe import PROBE_REGULARIZATION, format_table, run_probe
+from immersions.cpc.probe import (PROBE_REGULARIZATION, format_split_table, format_table, run_probe_splits,
+                                  splits_to_dict)
 from immersions.cpc.train import set_cpu_threads
 
 
@@ -37,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="inverse regularisation C of the probe; several: chosen by cross-validation over "
                              "the training pieces (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, nargs="+", default=[0], metavar="SEED",
+                        help="piece-wise split seed; several: one split each, reported as mean ± std "
+                             "(default: %(default)s)")
     parser.add_argument("--n-context", type=int, default=6, help="contexts per clip (sets the clip length)")
     parser.add_argument("--cache-dir", default=None, help="folder for decoded .npy audio")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -53,14 +56,19 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.device)
     corpus = AudioCorpus.from_source(args.data, model.config.sample_rate, model.clip_samples(args.n_context),
                                      cache_dir=args.cache_dir)
-    report = run_probe(model, corpus, args.tasks, clips_per_file=args.clips_per_file,
-                       test_fraction=args.test_fraction, seed=args.seed, batch_size=args.batch_size,
-                       baseline_steps=args.baseline_steps, baseline_lr=args.baseline_lr,
-                       model_name=Path(args.model).stem, regularization=args.regularization,
-                       baseline_validation=args.baseline_validation or None,
-                       baseline_eval_every=args.baseline_eval_every, labelled_pieces_per_class=args.labelled_pieces)
-    print(format_table(report))
+    reports = run_probe_splits(
+        model, corpus, args.tasks, seeds=args.seed, clips_per_file=args.clips_per_file,
+        test_fraction=args.test_fraction, batch_size=args.batch_size, baseline_steps=args.baseline_steps,
+        baseline_lr=args.baseline_lr, model_name=Path(args.model).stem, regularization=args.regularization,
+        baseline_validation=args.baseline_validation or None, baseline_eval_every=args.baseline_eval_every,
+        labelled_pieces_per_class=args.labelled_pieces)
+    if len(reports) == 1:
+        print(format_table(reports[0]))
+        result = reports[0].to_dict()
+    else:
+        print(format_split_table(reports))
+        result = splits_to_dict(reports)
     if args.out:
-        Path(args.out).write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+        Path(args.out).write_text(json.dumps(result, indent=2), encoding="utf-8")
         print(f"report written to {args.out}")
     return 0

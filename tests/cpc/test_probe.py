@@ -7,8 +7,9 @@ import soundfile as sf
 
 from immersions.cpc.checkpoint import config_to_json, save_checkpoint
 from immersions.cpc.data import AudioCorpus
-from immersions.cpc.probe import (chance_score, format_table, labelled_subset, logistic_probe, piece_split, run_probe,
-                                  supervised_baseline, validation_split)
+from immersions.cpc.probe import (ProbeReport, Score, Spread, TaskReport, chance_score, format_split_table,
+                                  format_table, labelled_subset, logistic_probe, piece_split, run_probe,
+                                  run_probe_splits, split_summary, supervised_baseline, validation_split)
 from immersions.render.cli import main
 from tests.cpc.test_train import tiny_model
 
@@ -169,6 +170,51 @@ def test_run_probe_beats_chance_on_separable_audio(labelled):
     json.dumps(report.to_dict())
 
 
+def test_run_probe_splits_gives_one_report_per_seed(labelled):
+    """Each seed's report is the single-split run with that seed; different seeds test different pieces."""
+    model = tiny_model()
+    corpus = AudioCorpus.from_manifest(labelled / "manifest.csv", 8000, model.clip_samples(4))
+    options = dict(clips_per_file=2, test_fraction=0.34, batch_size=4, regularization=1.0)
+    reports = run_probe_splits(model, corpus, ["composer"], seeds=(0, 3), **options)
+    assert [r.settings["seed"] for r in reports] == [0, 3]
+    single = run_probe(model, corpus, ["composer"], seed=3, **options)
+    assert single.tasks[0] == reports[1].tasks[0]
+    assert reports[0].tasks[0].probe != reports[1].tasks[0].probe or \
+        reports[0].tasks[0].chance != reports[1].tasks[0].chance
+    with pytest.raises(ValueError, match="distinct"):
+        run_probe_splits(model, corpus, ["composer"], seeds=(1, 1), **options)
+
+
+def _report(seed, probe, baseline, task="composer"):
+    """A one-task report with the given (loss, accuracy) pairs."""
+    row = TaskReport(task=task, classes=["a", "b"], train_clips=8, test_clips=4, train_pieces=4, test_pieces=2,
+                     probe=Score(*probe), chance=Score(0.69, 0.5), probe_regularization=1.0,
+                     baseline=None if baseline is None else Score(*baseline), baseline_step=250)
+    return ProbeReport(model="m", tasks=[row], settings={"seed": seed})
+
+
+def test_split_summary_is_the_spread_over_splits_and_the_paired_lead():
+    reports = [_report(0, (1.0, 0.6), (1.5, 0.5)), _report(1, (0.8, 0.7), (1.0, 0.7)), _report(2, (0.9, 0.8), (1.1, 0.6))]
+    summary = split_summary(reports)["composer"]
+    assert summary["probe"]["accuracy"].mean == pytest.approx(0.7)
+    assert summary["probe"]["accuracy"].std == pytest.approx(0.1)          # sample std of 0.6, 0.7, 0.8
+    lead = summary["probe_minus_baseline"]["accuracy"]
+    assert (lead.low, lead.mean, lead.high) == pytest.approx((0.0, 0.1, 0.2))
+    assert summary["probe_minus_baseline"]["loss"].mean == pytest.approx(-0.3)
+    assert Spread.of([0.5]).std == 0.0
+    table = format_split_table(reports)
+    assert "3 piece-wise splits (seeds 0, 1, 2)" in table and "probe - supervised" in table and "+10.0" in table
+    without = split_summary([_report(0, (1.0, 0.6), None), _report(1, (0.8, 0.7), (1.0, 0.7))])["composer"]
+    assert set(without) == {"probe", "chance"}                              # a baseline on every split, or none
+    with pytest.raises(ValueError, match="different tasks"):
+        split_summary([_report(0, (1.0, 0.6), None), _report(1, (1.0, 0.6), None, task="instrument")])
+
+
+def test_report_survives_json(labelled):
+    report = _report(4, (1.0, 0.6), (1.5, 0.5))
+    assert ProbeReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
+
+
 def test_cli_probe_writes_json(labelled, tmp_path, capsys):
     model = tiny_model()
     save_checkpoint(tmp_path / "tiny.pt", {"model_config": config_to_json(model.config), "model": model.state_dict()})
@@ -179,6 +225,21 @@ def test_cli_probe_writes_json(labelled, tmp_path, capsys):
     assert "linear probe" in capsys.readouterr().out
     report = json.loads(out.read_text())
     assert report["tasks"][0]["task"] == "composer" and report["tasks"][0]["baseline"] is None
+
+
+def test_cli_probe_several_seeds_writes_splits_and_summary(labelled, tmp_path, capsys):
+    model = tiny_model()
+    save_checkpoint(tmp_path / "tiny.pt", {"model_config": config_to_json(model.config), "model": model.state_dict()})
+    out = tmp_path / "splits.json"
+    status = main(["probe", str(tmp_path / "tiny.pt"), str(labelled), "--tasks", "composer", "--clips-per-file", "2",
+                   "--n-context", "4", "--out", str(out), "--test-fraction", "0.34", "--seed", "0", "1",
+                   "--regularization", "1.0"])
+    assert status == 0
+    assert "2 piece-wise splits (seeds 0, 1)" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert [split["settings"]["seed"] for split in report["splits"]] == [0, 1]
+    assert set(report["summary"]["composer"]) == {"probe", "chance"}
+    assert set(report["summary"]["composer"]["probe"]["accuracy"]) == {"mean", "std", "low", "high"}
 
 
 def test_cli_probe_unknown_model_is_an_error(labelled, capsys):
