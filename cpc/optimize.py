@@ -8,7 +8,9 @@ performance morphs one loop into the next.
 """
 from __future__ import annotations
 
+import itertools
 import logging
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator
@@ -163,8 +165,12 @@ def clip_score(model: CPC, objective: Objective, clip: np.ndarray) -> float:
 
 
 def optimize_clip(model: CPC, objective: Objective, start: np.ndarray,
-                  settings: OptimizeSettings = OptimizeSettings(), *, progress: bool = True) -> OptimizedClip:
-    """Gradient ascent on the samples of ``start`` (mono, at the model's rate) to maximise ``objective``."""
+                  settings: OptimizeSettings = OptimizeSettings(), *, progress: bool = True,
+                  stop: threading.Event | None = None) -> OptimizedClip:
+    """Gradient ascent on the samples of ``start`` (mono, at the model's rate) to maximise ``objective``.
+
+    Setting ``stop`` (from another thread) ends the ascent after the current step; the clip so far is returned.
+    """
     audio = _as_audio(model, start).clone().requires_grad_(True)
     reg = settings.regularization
     generator = torch.Generator().manual_seed(settings.seed)
@@ -175,6 +181,8 @@ def optimize_clip(model: CPC, objective: Objective, start: np.ndarray,
     scores = []
     with _frozen(model), redirected_relus(model):
         for step in tqdm(range(settings.steps), desc="optimising", unit="step", leave=False, disable=not progress):
+            if stop is not None and stop.is_set():
+                break
             scaleogram = model.scaleogram(time_shift(audio, max_shift, generator))
             scaleogram = pitch_shift(scaleogram, reg.pitch_shift, floor, generator)
             scaleogram = mask(scaleogram, reg.masks, reg.mask_frames, reg.mask_bins, floor, generator)
@@ -190,18 +198,24 @@ def optimize_clip(model: CPC, objective: Objective, start: np.ndarray,
             scores.append(float(value.detach()))
     result = audio.detach()[0].cpu().numpy().astype(np.float32)
     final = clip_score(model, objective, result)
-    logger.info("%s: %.4f -> %.4f after %d steps", objective.description, initial, final, settings.steps)
+    logger.info("%s: %.4f -> %.4f after %d steps", objective.description, initial, final, len(scores))
     return OptimizedClip(audio=result, scores=scores, initial_score=initial, final_score=final)
 
 
-def optimize_loop(model: CPC, objective: Objective, start: np.ndarray, n_clips: int,
-                  settings: OptimizeSettings = OptimizeSettings(), *,
-                  progress: bool = True) -> Iterator[OptimizedClip]:
-    """``n_clips`` optimised clips, each started from the one before (clip ``k`` uses seed ``seed + k``)."""
-    if n_clips < 1:
-        raise ValueError(f"n_clips={n_clips} must be >= 1")
-    for index in tqdm(range(n_clips), desc="clips", unit="clip", disable=not progress or n_clips == 1):
+def optimize_loop(model: CPC, objective: Objective, start: np.ndarray, n_clips: int | None,
+                  settings: OptimizeSettings = OptimizeSettings(), *, progress: bool = True,
+                  stop: threading.Event | None = None) -> Iterator[OptimizedClip]:
+    """``n_clips`` optimised clips (None: until ``stop`` is set), each started from the one before (clip ``k``
+    uses seed ``seed + k``). A clip cut short by ``stop`` is not yielded."""
+    if n_clips is not None and n_clips < 1:
+        raise ValueError(f"n_clips={n_clips} must be >= 1 (or None: until stopped)")
+    if n_clips is None and stop is None:
+        raise ValueError("an endless loop (n_clips=None) needs a stop event")
+    indices = itertools.count() if n_clips is None else range(n_clips)
+    for index in tqdm(indices, total=n_clips, desc="clips", unit="clip", disable=not progress or n_clips == 1):
         clip = optimize_clip(model, objective, start, replace(settings, seed=settings.seed + index),
-                             progress=progress)
+                             progress=progress, stop=stop)
+        if stop is not None and stop.is_set():
+            return
         yield clip
         start = clip.audio

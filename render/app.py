@@ -58,6 +58,8 @@ VIDEO_PIXEL_FORMAT = "yuv420p"  # converted on the GPU: half the read-back and p
 EXAMPLE_FRAMES = 64  # scaleogram frames of the example input used to trace the network
 CHARGE_POWER = 0.5  # variance ** 0.5: busy neurons still get more room, without flinging them out
 CHARGE_CAP_QUANTILE = 0.99
+SNAPSHOTS = 4  # layout snapshots of a clip, each charged by its quarter of the clip
+SNAPSHOT_ITERATIONS = 30  # force iterations from the static layout to each snapshot
 
 
 class AnalysisNetwork(nn.Module):
@@ -222,7 +224,8 @@ def render_still(offscreen: Offscreen, scene: Scene, camera: Camera, timeline: T
     return offscreen.render(scene, camera)
 
 
-def layout_for_clip(graph: NeuronGraph, values: np.ndarray, *, n_snapshots: int, snapshot_iterations: int,
+def layout_for_clip(graph: NeuronGraph, values: np.ndarray, *, n_snapshots: int = SNAPSHOTS,
+                    snapshot_iterations: int = SNAPSHOT_ITERATIONS,
                     seed: int, device: str | torch.device = "cpu", progress: bool | None = None) -> Layout:
     """Static layout under the clip's charges, then the per-window snapshot layouts."""
     static_charges, window_charges = layout_charges(values, n_snapshots)
@@ -264,7 +267,8 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
                             width: int = 1280, height: int = 720, fps: float = 30, layout: Layout | str | Path | None = None,
                             seed: int = 0, layout_path: str | Path | None = None, still_path: str | Path | None = None,
                             activations_path: str | Path | None = None,
-                            n_snapshots: int = 4, snapshot_iterations: int = 30, max_edges: int = DEFAULT_MAX_EDGES,
+                            n_snapshots: int = SNAPSHOTS, snapshot_iterations: int = SNAPSHOT_ITERATIONS,
+                            max_edges: int = DEFAULT_MAX_EDGES,
                             preset: str = DEFAULT_PRESET, progress: bool | None = None) -> Path:
     """Render the video of ``model``'s neurons listening to ``audio`` (mono, ``sample_rate``) to ``out_path``.
 

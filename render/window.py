@@ -22,6 +22,7 @@ import numpy as np
 
 from .animation import Timeline, as_snapshots, default_timeline
 from .camera import Camera
+from .loops import Loop, LoopQueue, fill_from_passes
 from .scene import Scene
 
 logger = logging.getLogger(__name__)
@@ -71,34 +72,29 @@ class WallClock:
         """Nothing to release; present so every clock closes the same way."""
 
 
-def fill_looped(track: np.ndarray, position: int, out: np.ndarray) -> int:
-    """Copy ``len(out)`` samples of ``track (n, channels)`` from ``position`` into ``out``, wrapping around
-    at the end; returns the next position."""
-    indices = (position + np.arange(out.shape[0])) % track.shape[0]
-    out[:] = track[indices]
-    return int((position + out.shape[0]) % track.shape[0])
-
-
 class AudioClock:
-    """Plays ``track`` in a loop through the default sound device; time is what the listener hears."""
+    """Plays the loops' passes through the default sound device; time is what the listener hears."""
 
-    def __init__(self, track: np.ndarray, sample_rate: int) -> None:
+    def __init__(self, loops: LoopQueue, sample_rate: int) -> None:
         try:
             import sounddevice
         except (ImportError, OSError) as exc:
             raise ImportError(f"sound output needs sounddevice: {SOUND_HINT} ({exc})") from exc
-        self._track = np.ascontiguousarray(track.reshape(track.shape[0], -1), dtype=np.float32)
+        first = loops.at_pass(0).audio
+        if first is None:
+            raise ValueError("the loops hold no sound to play")
+        self._loops = loops
+        self._pass_samples = first.shape[0]
         self._rate = int(sample_rate)
         self._played = 0
-        self._position = 0
         self._lock = threading.Lock()
-        self._stream = sounddevice.OutputStream(samplerate=self._rate, channels=self._track.shape[1],
+        self._stream = sounddevice.OutputStream(samplerate=self._rate, channels=first.shape[1],
                                                 dtype="float32", callback=self._callback)
         self._stream.start()
 
     def _callback(self, outdata: np.ndarray, frames: int, time_info: object, status: object) -> None:
         with self._lock:
-            self._position = fill_looped(self._track, self._position, outdata)
+            fill_from_passes(self._loops, self._pass_samples, self._played, outdata)
             self._played += frames
 
     @property
@@ -107,7 +103,7 @@ class AudioClock:
         return not self._stream.active
 
     def time(self) -> float:
-        """Seconds of the track sent to the device, minus the device's output latency."""
+        """Seconds of sound sent to the device, minus the device's output latency."""
         with self._lock:
             played = self._played
         return max(played / self._rate - float(self._stream.latency), 0.0)
@@ -124,12 +120,13 @@ class AudioClock:
         self._stream.close()
 
 
-def open_clock(audio: np.ndarray | None, sample_rate: int | None) -> AudioClock | WallClock:
-    """The audio clock when the track can be played, else the wall clock (with a logged reason)."""
-    if audio is None:
+def open_clock(loops: LoopQueue, sample_rate: int | None) -> AudioClock | WallClock:
+    """The audio clock when the loops have sound that can be played, else the wall clock (with a logged
+    reason)."""
+    if loops.at_pass(0).audio is None:
         return WallClock()
     try:
-        return AudioClock(audio, sample_rate)
+        return AudioClock(loops, sample_rate)
     except ImportError as exc:
         logger.warning("%s; playing without sound", exc)
     except Exception as exc:  # PortAudioError and friends: no usable device is not fatal for a viewer
@@ -215,7 +212,8 @@ class Window:
 
     ``snapshots`` are ``(S, N, 2)`` layouts looped over (or one ``(N, 2)``), ``activations`` ``(T, N)``
     values at ``timeline.activation_rate``, ``layer_index`` ``(N,)`` each neuron's layer, ``audio`` a
-    ``(samples,)`` or ``(samples, channels)`` track at ``sample_rate``.
+    ``(samples,)`` or ``(samples, channels)`` track at ``sample_rate``. Instead of ``activations`` and
+    ``audio``, ``loops`` plays content that changes while the window is open (the live optimiser's clips).
     """
 
     def __init__(
@@ -232,13 +230,21 @@ class Window:
         title: str = "immersions",
         colormap: str = "inferno",
         screenshot_dir: str | Path = ".",
+        loops: LoopQueue | None = None,
     ) -> None:
         self.snapshots = as_snapshots(snapshots)
-        self.activations = activations
+        if loops is not None and (activations is not None or audio is not None):
+            raise ValueError("give either loops or activations and audio, not both")
+        if loops is not None:
+            first = loops.at_pass(0)
+            activations, audio = first.activations, first.audio
         if audio is not None and sample_rate is None:
             raise ValueError("audio needs its sample_rate")
         self.timeline = timeline or default_timeline(activations, audio, sample_rate)
-        self.loop = len(audio) / sample_rate if audio is not None else self.timeline.duration
+        if loops is None:
+            length = len(audio) / sample_rate if audio is not None else self.timeline.duration
+            loops = LoopQueue(Loop.of(audio, activations), length)
+        self.loops = loops
         self.screenshot_dir = Path(screenshot_dir)
         require_display()
         import glfw  # loads the native library; only the viewer needs it
@@ -267,7 +273,7 @@ class Window:
             raise
         width, height = self.framebuffer_size()
         self.camera = Camera.fitted(self.snapshots.reshape(-1, 2), aspect=width / height)
-        self.clock = open_clock(audio, sample_rate)
+        self.clock = open_clock(self.loops, sample_rate)
         self.controls = Controls(self.camera, self.scene, self.clock, lambda: self._positions, layer_index,
                                  self.screenshot)
         self._drag_from: tuple[float, float] | None = None
@@ -288,14 +294,15 @@ class Window:
             now = time.perf_counter()
             self.camera.advance(now - last)
             last = now
-            self.draw(self.clock.time() % self.loop)
+            self.draw(self.clock.time())
             glfw.swap_buffers(self._handle)
             glfw.poll_events()
 
     def draw(self, seconds: float) -> None:
-        """Draw the animation's state at ``seconds`` and show it in the window."""
+        """Draw the animation's state ``seconds`` after the start and show it in the window."""
         self._positions = self.timeline.positions(self.snapshots, seconds)
-        values = None if self.activations is None else self.timeline.activations(self.activations, seconds)
+        loop, into_pass = self.loops.at(seconds)
+        values = None if loop.activations is None else self.timeline.activations(loop.activations, into_pass)
         self.scene.update(positions=self._positions, activations=values)
         target = self._target()
         self.camera.aspect = target.width / target.height

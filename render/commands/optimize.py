@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 from functools import reduce
 from operator import add
 from pathlib import Path
 
-import numpy as np
-import soundfile
 import torch
 
 from immersions.cpc.objectives import parse_objective
@@ -18,6 +15,8 @@ from immersions.cpc.regularizers import Regularization
 from immersions.cpc.train import set_cpu_threads
 
 from ..app_inputs import load_clip, load_model
+from ..clip_folder import ClipFolder
+from ..live import run_live
 from ._options import add_field_options, field_values
 
 _REGULARIZER_HELP = {
@@ -48,12 +47,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--start", default="silence",
                         help=f"{' or '.join(START_KINDS)}, or a sound file (default: %(default)s)")
     parser.add_argument("--seconds", type=float, default=4.0, help="clip length (default: %(default)s)")
-    parser.add_argument("--loops", type=int, default=1, help="clips, each grown from the last (default: %(default)s)")
+    parser.add_argument("--loops", type=int, default=None,
+                        help="clips, each grown from the last (default: 1; with --live, until the window closes)")
     parser.add_argument("--steps", type=int, default=OptimizeSettings.steps,
                         help="steps per clip (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=OptimizeSettings.lr,
                         help="Adam step on the samples (default: %(default)s)")
     add_field_options(parser, Regularization, _REGULARIZER_HELP)
+    parser.add_argument("--live", action="store_true",
+                        help="show the network in a window, lit by the loop it hears, and play the loop while the next "
+                             "one grows from it; each new loop takes over at the end of a pass (needs a display; "
+                             "sound needs the sounddevice package)")
+    parser.add_argument("--layout", type=Path, default=None,
+                        help="with --live: a layout .npz of the same model to reuse (default: computed from the "
+                             "first clip and saved as OUT_DIR/layout.npz)")
+    parser.add_argument("--size", type=int, nargs=2, default=(1280, 720), metavar=("W", "H"),
+                        help="with --live: window size (default: 1280 720)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
@@ -77,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     if args.list_taps:
         _print_taps(model)
         return 0
+    if args.layout is not None and not args.live:
+        raise ValueError("--layout applies to --live only (`immersions render --layout` reuses one for a video)")
     if not args.objective:
         raise ValueError("give --objective SPEC (e.g. ar.blocks.8.relu:3), or --list-taps to see the taps")
     objective = reduce(add, (parse_objective(spec) for spec in args.objective))
@@ -87,20 +98,20 @@ def run(args: argparse.Namespace) -> int:
         start = load_clip(args.start, rate, seconds=args.seconds)
     regularization = Regularization(**field_values(Regularization, args))
     settings = OptimizeSettings(steps=args.steps, lr=args.lr, regularization=regularization, seed=args.seed)
-    out = Path(args.out_dir)
-    clips, records = [], []
-    for index, clip in enumerate(optimize_loop(model, objective, start, args.loops, settings)):
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"clip_{index:03d}.wav"
-        soundfile.write(path, clip.audio, rate)
-        clips.append(clip.audio)
-        records.append({"file": path.name, "initial_score": clip.initial_score, "final_score": clip.final_score,
-                        "step_scores": clip.scores})
-        print(f"{path}: {objective.description} {clip.initial_score:.4f} -> {clip.final_score:.4f}")
-    soundfile.write(out / "loop.wav", np.concatenate(clips), rate)
-    report = {"model": args.model, "objective": objective.description, "start": args.start,
-              "sample_rate": rate, "settings": asdict(settings), "clips": records}
-    (out / "scores.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    print(f"wrote {len(clips)} clip(s), {out / 'loop.wav'} and {out / 'scores.json'}; "
-          f"`immersions render --audio {out / 'loop.wav'}` shows the network hearing it")
+    folder = ClipFolder(args.out_dir, rate, {"model": args.model, "objective": objective.description,
+                                             "start": args.start, "settings": asdict(settings)})
+    try:
+        if args.live:
+            run_live(model, objective, start, settings, folder, n_clips=args.loops, layout=args.layout, size=args.size)
+        else:
+            for clip in optimize_loop(model, objective, start, args.loops or 1, settings):
+                path = folder.add(clip)
+                print(f"{path}: {objective.description} {clip.initial_score:.4f} -> {clip.final_score:.4f}")
+    finally:
+        loop = folder.finish()
+    if loop is None:
+        print("no clip was finished")
+        return 1
+    print(f"wrote {len(folder.clips)} clip(s), {loop} and {folder.path / 'scores.json'}; "
+          f"`immersions render --audio {loop}` shows the network hearing it")
     return 0

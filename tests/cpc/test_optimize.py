@@ -121,6 +121,28 @@ def test_each_loop_grows_from_the_last(model):
         next(optimize_loop(model, objective, _noise(model), 0))
 
 
+def test_endless_loop_runs_until_stopped(model):
+    """n_clips=None goes on until the stop event is set; a clip cut short is not yielded."""
+    import threading
+
+    objective = channel("ar.blocks.1.relu", 1)
+    stop = threading.Event()
+    settings = OptimizeSettings(steps=3, lr=5e-3, seed=2)
+    clips = []
+    for clip in optimize_loop(model, objective, _noise(model), None, settings, progress=False, stop=stop):
+        clips.append(clip)
+        if len(clips) == 4:
+            stop.set()
+    assert len(clips) == 4 and all(len(c.scores) == 3 for c in clips)
+    bounded = list(optimize_loop(model, objective, _noise(model), 2, settings, progress=False))
+    assert np.array_equal(bounded[1].audio, clips[1].audio)                # same clips as a bounded loop
+    cut = optimize_clip(model, objective, _noise(model), settings, progress=False, stop=stop)
+    assert cut.scores == [] and np.array_equal(cut.audio, _noise(model))  # stopped before the first step
+    assert list(optimize_loop(model, objective, _noise(model), 3, settings, progress=False, stop=stop)) == []
+    with pytest.raises(ValueError, match="stop event"):
+        next(optimize_loop(model, objective, _noise(model), None, settings))
+
+
 def test_bad_clips_and_settings_are_errors(model):
     objective = channel("ar.blocks.1.relu", 0)
     with pytest.raises(ValueError, match="at least 512"):

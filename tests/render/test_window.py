@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from immersions.render.camera import Camera
-from immersions.render.window import Controls, Window, WallClock, fill_looped, layer_bounds, open_clock, require_display
+from immersions.render.loops import Loop, LoopQueue
+from immersions.render.window import Controls, Window, WallClock, layer_bounds, open_clock, require_display
 
 
 def test_require_display_names_the_alternative():
@@ -44,17 +45,9 @@ def test_wall_clock_pauses():
     assert not clock.paused and clock.time() == pytest.approx(3.0)
 
 
-def test_fill_looped_wraps_around():
-    track = np.arange(10, dtype=np.float32).reshape(5, 2)
-    out = np.empty((7, 2), np.float32)
-    position = fill_looped(track, 3, out)
-    np.testing.assert_array_equal(out[:, 0], [6, 8, 0, 2, 4, 6, 8])
-    assert position == 0
-
-
 def test_open_clock_falls_back_without_sounddevice(monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "sounddevice", None)
-    clock = open_clock(np.zeros(100, np.float32), 44100)
+    clock = open_clock(LoopQueue(Loop.of(np.zeros(100, np.float32), None), 100 / 44100), 44100)
     assert isinstance(clock, WallClock)
     assert "sounddevice" in caplog.text
 
@@ -132,6 +125,26 @@ def test_window_draws_resizes_and_saves_screenshot(display, no_egl_context, tmp_
         assert window._target().size == window.framebuffer_size()
 
 
+def test_window_switches_to_a_published_loop_at_the_next_pass(display, no_egl_context, tmp_path):
+    import imageio.v3 as iio
+
+    snapshots = np.random.default_rng(1).normal(size=(40, 2)).astype(np.float32)
+    dark = Loop.of(np.zeros(1000, np.float32), np.zeros((10, 40), np.float32))
+    loops = LoopQueue(dark, 1.0)
+    with Window(snapshots, loops=loops, sample_rate=1000, layer_index=np.repeat(np.arange(4), 10),
+                size=(96, 64), screenshot_dir=tmp_path) as window:
+        loops.publish(Loop.of(np.zeros(1000, np.float32), np.ones((10, 40), np.float32)))
+        window.draw(0.5)                                    # still the first pass: dark
+        before = iio.imread(window.screenshot()).max()
+        window.draw(1.5)                                    # the second pass plays the published loop
+        after = iio.imread(window.screenshot()).max()
+        assert after > before + 50
+        window.draw(0.7)                                    # a pass keeps its loop once fixed
+        assert iio.imread(window.screenshot()).max() == before
+    with pytest.raises(ValueError, match="either loops"):
+        Window(snapshots, loops=loops, activations=np.ones((10, 40), np.float32))
+
+
 def test_view_command_without_display_says_what_to_do(monkeypatch, capsys, tmp_path):
     from immersions.render.cli import main
 
@@ -170,12 +183,14 @@ def test_audio_clock_follows_samples_played(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "sounddevice", types.SimpleNamespace(OutputStream=FakeStream))
     track = np.arange(1000, dtype=np.float32)
-    clock = open_clock(track, 1000)
+    loops = LoopQueue(Loop.of(track, None), 1.0)
+    clock = open_clock(loops, 1000)
     assert isinstance(clock, AudioClock) and not clock.paused
     block = clock._stream.pull(600)
     np.testing.assert_array_equal(block[:, 0], track[:600])
+    loops.publish(Loop.of(-track, None))                 # heard from the next pass on, not mid-pass
     block = clock._stream.pull(600)
-    np.testing.assert_array_equal(block[:, 0], np.r_[track[600:], track[:200]])
+    np.testing.assert_array_equal(block[:, 0], np.r_[track[600:], -track[:200]])
     assert clock.time() == pytest.approx(1.2 - 0.01)
     clock.toggle()
     assert clock.paused

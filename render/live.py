@@ -1,0 +1,138 @@
+"""Live input optimisation: the network in a window, lit by the loop it is growing, with the loop as sound.
+
+The article's performance on one machine. While a loop plays and the network lights up with what it hears,
+a background thread grows the next loop from it (``cpc.optimize.optimize_loop``); each new loop, with the
+activations it causes, takes over at the next loop boundary. Clips are written as soon as they exist, so
+closing the window loses nothing but the clip being grown.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from immersions.cpc.model import CPC
+from immersions.cpc.objectives import Objective
+from immersions.cpc.optimize import OptimizedClip, OptimizeSettings, optimize_loop
+from immersions.layout.graph import NeuronGraph
+from immersions.layout.io import save_layout
+from immersions.layout.layout import Layout
+
+from .animation import DEFAULT_CYCLE, Timeline
+from .app import (AnalysisNetwork, activation_rate, clip_activations, clip_scaleogram, layout_for_clip, light_levels,
+                  neuron_graph, normalize_per_layer, reusable_layout)
+from .clip_folder import ClipFolder
+from .loops import Loop, LoopQueue
+from .window import Window, require_display
+
+logger = logging.getLogger(__name__)
+
+
+class Listener:
+    """What the viewer shows of a clip: the light levels of every neuron of the model's graph over time."""
+
+    def __init__(self, model: CPC) -> None:
+        self.model = model
+        self.network = AnalysisNetwork(model)
+        self.graph = neuron_graph(self.network, model.config.n_bins)
+
+    def hear(self, audio: np.ndarray) -> tuple[np.ndarray, float]:
+        """Raw activations ``(T, N)`` of ``audio`` (mono, at the model's rate) and their steps per second."""
+        scaleogram = clip_scaleogram(self.model, audio)
+        values = clip_activations(self.network, scaleogram, self.graph)
+        config = self.model.config
+        return values, activation_rate(len(values), scaleogram.shape[-1], config.hop, config.sample_rate)
+
+    def loop(self, audio: np.ndarray) -> Loop:
+        """The clip as a loop: its sound and its light levels."""
+        values, _ = self.hear(audio)
+        return Loop.of(audio, light_levels(values, self.graph))
+
+
+class LoopGrower:
+    """Consumes the rest of an optimisation loop in a background thread: each clip is written to ``folder``
+    and published to ``loops``. ``stop`` ends it (the clip being grown is dropped); errors re-raise there."""
+
+    def __init__(self, clips: Iterator[OptimizedClip], listener: Listener, loops: LoopQueue, folder: ClipFolder,
+                 stop_event: threading.Event) -> None:
+        self._clips, self._listener, self._loops, self._folder = clips, listener, loops, folder
+        self._stop = stop_event
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="immersions-live-optimiser", daemon=True)
+
+    def start(self) -> "LoopGrower":
+        """Start growing loops."""
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            for clip in self._clips:
+                path = self._folder.add(clip)
+                self._loops.publish(self._listener.loop(clip.audio))
+                logger.info("%s: objective %.4f -> %.4f, playing from the next pass", path, clip.initial_score,
+                            clip.final_score)
+        except BaseException as exc:  # handed to the main thread by stop()
+            self._error = exc
+
+    @property
+    def running(self) -> bool:
+        """Whether loops are still being grown."""
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop after the current optimisation step, wait for the thread, and re-raise its error if any."""
+        self._stop.set()
+        self._thread.join()
+        if self._error is not None:
+            raise RuntimeError(f"the live optimiser failed: {self._error}") from self._error
+
+
+def live_layout(graph: NeuronGraph, values: np.ndarray, layout: Layout | str | Path | None, *, seed: int,
+                save_to: Path, device: str | torch.device = "cpu") -> Layout:
+    """``layout`` checked against ``graph``, or a new one charged by the activations ``values (T, N)`` and
+    saved to ``save_to``."""
+    if layout is not None:
+        return reusable_layout(layout, graph)
+    computed = layout_for_clip(graph, normalize_per_layer(values, graph), seed=seed, device=device)
+    save_layout(computed, save_to)
+    logger.info("saved the layout to %s", save_to)
+    return computed
+
+
+def run_live(model: CPC, objective: Objective, start: np.ndarray, settings: OptimizeSettings, folder: ClipFolder,
+             *, n_clips: int | None = None, layout: Layout | str | Path | None = None, size: Sequence[int] = (1280, 720),
+             fps: float = 60.0) -> None:
+    """Grow ``n_clips`` loops (None: until the window closes) from ``start`` and show and play each as it comes.
+
+    The first clip is grown before the window opens (its activations charge the layout unless ``layout`` is
+    given, and the new layout is saved in the folder). ``folder.finish()`` is left to the caller.
+    """
+    require_display()
+    stop_event = threading.Event()
+    clips = optimize_loop(model, objective, start, n_clips, settings, stop=stop_event)
+    first = next(clips)
+    logger.info("%s: objective %.4f -> %.4f", folder.add(first), first.initial_score, first.final_score)
+    listener = Listener(model)
+    values, rate = listener.hear(first.audio)
+    shown = live_layout(listener.graph, values, layout, seed=settings.seed, save_to=folder.path / "layout.npz",
+                        device=next(model.parameters()).device)
+    loops = LoopQueue(Loop.of(first.audio, light_levels(values, listener.graph)),
+                      len(first.audio) / model.config.sample_rate)
+    timeline = Timeline(fps, duration=loops.length, cycle=DEFAULT_CYCLE, activation_rate=rate,
+                        activation_offset=1.0 / rate)
+    grower = LoopGrower(clips, listener, loops, folder, stop_event)
+    with Window(shown.positions, loops=loops, sample_rate=model.config.sample_rate,
+                layer_index=listener.graph.layer_index(), edges=listener.graph.edges, timeline=timeline, size=size,
+                title=f"immersions live - {objective.description}", screenshot_dir=folder.path) as window:
+        grower.start()
+        try:
+            window.run()
+        except KeyboardInterrupt:
+            logger.info("interrupted")
+        finally:
+            grower.stop()
