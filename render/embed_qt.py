@@ -13,6 +13,10 @@
     # when done:
     scene.release()
 
+If the process also trains or optimises with torch and Triton is installed, call
+``immersions.render.llvm_order.load_triton_first()`` before your toolkit makes its first GL context (see
+that module: a Mesa driver's LLVM loaded before Triton's crashes the process).
+
 **In Qt** (``pip install "immersions[qt]"``, which brings PySide6): :class:`LayoutWidget` below is a
 ``QOpenGLWidget``. Qt renders a widget into its own framebuffer object, not framebuffer 0, so ``paintGL``
 draws into ``ctx.detect_framebuffer(self.defaultFramebufferObject())``. Run the example with::
@@ -40,6 +44,7 @@ except ImportError as exc:
 
 from .animation import Timeline, as_snapshots, default_timeline
 from .camera import Camera
+from .llvm_order import load_triton_first
 from .scene import Scene
 from .window import Controls, WallClock
 
@@ -74,6 +79,7 @@ class LayoutWidget(QOpenGLWidget):
         colormap: str = "inferno",
         parent: QWidget | None = None,
     ) -> None:
+        load_triton_first()  # before Qt makes this widget's GL context
         super().__init__(parent)
         self.snapshots = as_snapshots(snapshots)
         self.activations = activations

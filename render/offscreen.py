@@ -24,6 +24,7 @@ import moderngl
 import numpy as np
 
 from .camera import Camera
+from .llvm_order import load_triton_first
 from .scene import SOFTWARE_RENDERERS, Scene
 from .shaders import load_program
 
@@ -47,6 +48,7 @@ INSTALL_HINT = ("install an OpenGL driver with EGL: on Debian/Ubuntu `apt-get in
 
 def create_context(backend: str | None = "egl") -> moderngl.Context:
     """A standalone OpenGL 3.3+ context; RuntimeError saying what to install when none can be made."""
+    load_triton_first()
     kwargs = {"require": 330}
     if backend is not None:
         kwargs["backend"] = backend

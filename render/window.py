@@ -22,6 +22,7 @@ import numpy as np
 
 from .animation import Timeline, as_snapshots, default_timeline
 from .camera import Camera
+from .llvm_order import load_triton_first
 from .loops import Loop, LoopQueue, fill_from_passes
 from .scene import Scene
 
@@ -247,6 +248,7 @@ class Window:
         self.loops = loops
         self.screenshot_dir = Path(screenshot_dir)
         require_display()
+        load_triton_first()
         import glfw  # loads the native library; only the viewer needs it
 
         self._glfw = glfw
