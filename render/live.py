@@ -23,8 +23,8 @@ from immersions.layout.io import save_layout
 from immersions.layout.layout import Layout
 
 from .animation import DEFAULT_CYCLE, Timeline
-from .app import (AnalysisNetwork, activation_rate, clip_activations, clip_scaleogram, layout_for_clip, light_levels,
-                  neuron_graph, normalize_per_layer, reusable_layout)
+from .app import (DEFAULT_MAX_EDGES, AnalysisNetwork, activation_rate, clip_activations, clip_scaleogram,
+                  layout_for_clip, light_levels, neuron_graph, normalize_per_layer, reusable_layout)
 from .clip_folder import ClipFolder
 from .loops import Loop, LoopQueue
 from .window import Window, require_display
@@ -128,7 +128,8 @@ def run_live(model: CPC, objective: Objective, start: np.ndarray, settings: Opti
     grower = LoopGrower(clips, listener, loops, folder, stop_event)
     with Window(shown.positions, loops=loops, sample_rate=model.config.sample_rate,
                 layer_index=listener.graph.layer_index(), edges=listener.graph.edges, timeline=timeline, size=size,
-                title=f"immersions live - {objective.description}", screenshot_dir=folder.path) as window:
+                title=f"immersions live - {objective.description}", screenshot_dir=folder.path,
+                max_edges=DEFAULT_MAX_EDGES) as window:
         grower.start()
         try:
             window.run()

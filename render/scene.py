@@ -68,6 +68,7 @@ NORMALIZATIONS: tuple[str, ...] = ("layer", "global", "fixed")
 SOFTWARE_RENDERERS: tuple[str, ...] = ("llvmpipe", "softpipe", "swrast")
 NEURON_TEXTURE_SHIFT = 12  # per-neuron textures are 1 << 12 = 4096 texels wide (shift, not division, in GLSL)
 MAX_INDEXMAP_NEURONS = 2**24 - 2  # index + 1 must fit in 24 bits of the map
+EDGE_LIMIT = 200_000  # edges drawn by default at most; beyond it a seeded random subset
 
 (_UNIT_COLORMAP, _UNIT_RANGE, _UNIT_LAYER_COLOR, _UNIT_INDEX_MAP, _UNIT_ACTIVATIONS, _UNIT_LAYERS,
  _UNIT_NEURON_COLORS) = range(7)
@@ -346,7 +347,7 @@ class Scene:
     def __init__(self, ctx: moderngl.Context, positions: np.ndarray, layer_index: np.ndarray | None = None,
                  *, edges: np.ndarray | None = None, colormap: str = "inferno",
                  layer_colors: np.ndarray | None = None, point_size: float | None = None,
-                 min_point_px: float = 1.0, min_size: float = 0.5, max_edges: int = 200_000,
+                 min_point_px: float = 1.0, min_size: float = 0.5, max_edges: int = EDGE_LIMIT,
                  normalize: str = "layer", value_range: tuple[float, float] = (0.0, 1.0),
                  mode: str = "auto", indexmap_min_neurons: int = 20_000, edge_alpha: float = 0.04,
                  edge_floor: float = 0.25, edge_color: Sequence[float] = (0.55, 0.65, 1.0),

@@ -24,7 +24,7 @@ from .animation import Timeline, as_snapshots, default_timeline
 from .camera import Camera
 from .llvm_order import load_triton_first
 from .loops import Loop, LoopQueue, fill_from_passes
-from .scene import Scene
+from .scene import EDGE_LIMIT, Scene
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +215,7 @@ class Window:
     values at ``timeline.activation_rate``, ``layer_index`` ``(N,)`` each neuron's layer, ``audio`` a
     ``(samples,)`` or ``(samples, channels)`` track at ``sample_rate``. Instead of ``activations`` and
     ``audio``, ``loops`` plays content that changes while the window is open (the live optimiser's clips).
+    At most ``max_edges`` edges are drawn (a seeded random subset).
     """
 
     def __init__(
@@ -232,6 +233,7 @@ class Window:
         colormap: str = "inferno",
         screenshot_dir: str | Path = ".",
         loops: LoopQueue | None = None,
+        max_edges: int = EDGE_LIMIT,
     ) -> None:
         self.snapshots = as_snapshots(snapshots)
         if loops is not None and (activations is not None or audio is not None):
@@ -268,7 +270,8 @@ class Window:
         self._framebuffer = None
         self._shots = 0
         try:
-            self.scene = Scene(self.ctx, self._positions, layer_index, edges=edges, colormap=colormap)
+            self.scene = Scene(self.ctx, self._positions, layer_index, edges=edges, colormap=colormap,
+                               max_edges=max_edges)
         except BaseException:
             glfw.destroy_window(self._handle)
             glfw.terminate()
