@@ -367,11 +367,12 @@ def split_summary(reports: Sequence[ProbeReport]) -> dict[str, dict[str, dict[st
     summary: dict[str, dict[str, dict[str, Spread]]] = {}
     for index, task in enumerate(names[0]):
         rows = [report.tasks[index] for report in reports]
-        scores = {"probe": [r.probe for r in rows], "chance": [r.chance for r in rows]}
+        scores = {"probe": [r.probe for r in rows]}
         if all(r.baseline is not None for r in rows):
             scores["baseline"] = [r.baseline for r in rows]
             scores["probe_minus_baseline"] = [Score(r.probe.loss - r.baseline.loss,
                                                     r.probe.accuracy - r.baseline.accuracy) for r in rows]
+        scores["chance"] = [r.chance for r in rows]
         summary[task] = {row: {"loss": Spread.of([s.loss for s in values]),
                                "accuracy": Spread.of([s.accuracy for s in values])}
                          for row, values in scores.items()}
