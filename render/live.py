@@ -47,9 +47,10 @@ class Listener:
         config = self.model.config
         return values, activation_rate(len(values), scaleogram.shape[-1], config.hop, config.sample_rate)
 
-    def loop(self, audio: np.ndarray) -> Loop:
-        """The clip as a loop: its sound and its light levels."""
-        values, _ = self.hear(audio)
+    def loop(self, audio: np.ndarray, values: np.ndarray | None = None) -> Loop:
+        """The clip as a loop: its sound and its light levels (from ``values`` when it was heard already)."""
+        if values is None:
+            values, _ = self.hear(audio)
         return Loop.of(audio, light_levels(values, self.graph))
 
 
@@ -121,8 +122,7 @@ def run_live(model: CPC, objective: Objective, start: np.ndarray, settings: Opti
     values, rate = listener.hear(first.audio)
     shown = live_layout(listener.graph, values, layout, seed=settings.seed, save_to=folder.path / "layout.npz",
                         device=next(model.parameters()).device)
-    loops = LoopQueue(Loop.of(first.audio, light_levels(values, listener.graph)),
-                      len(first.audio) / model.config.sample_rate)
+    loops = LoopQueue(listener.loop(first.audio, values), len(first.audio) / model.config.sample_rate)
     timeline = Timeline(fps, duration=loops.length, cycle=DEFAULT_CYCLE, activation_rate=rate,
                         activation_offset=1.0 / rate)
     grower = LoopGrower(clips, listener, loops, folder, stop_event)
