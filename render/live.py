@@ -93,12 +93,9 @@ class LoopGrower:
             raise RuntimeError(f"the live optimiser failed: {self._error}") from self._error
 
 
-def live_layout(graph: NeuronGraph, values: np.ndarray, layout: Layout | str | Path | None, *, seed: int,
-                save_to: Path, device: str | torch.device = "cpu") -> Layout:
-    """``layout`` checked against ``graph``, or a new one charged by the activations ``values (T, N)`` and
-    saved to ``save_to``."""
-    if layout is not None:
-        return reusable_layout(layout, graph)
+def clip_layout(graph: NeuronGraph, values: np.ndarray, *, seed: int, save_to: Path,
+                device: str | torch.device = "cpu") -> Layout:
+    """A layout charged by a clip's activations ``values (T, N)``, saved to ``save_to`` before it is shown."""
     computed = layout_for_clip(graph, normalize_per_layer(values, graph), seed=seed, device=device)
     save_layout(computed, save_to)
     logger.info("saved the layout to %s", save_to)
@@ -114,14 +111,16 @@ def run_live(model: CPC, objective: Objective, start: np.ndarray, settings: Opti
     given, and the new layout is saved in the folder). ``folder.finish()`` is left to the caller.
     """
     require_display()
+    listener = Listener(model)
+    shown = None if layout is None else reusable_layout(layout, listener.graph)  # checked before any work
     stop_event = threading.Event()
     clips = optimize_loop(model, objective, start, n_clips, settings, stop=stop_event)
     first = next(clips)
     logger.info("%s: objective %.4f -> %.4f", folder.add(first), first.initial_score, first.final_score)
-    listener = Listener(model)
     values, rate = listener.hear(first.audio)
-    shown = live_layout(listener.graph, values, layout, seed=settings.seed, save_to=folder.path / "layout.npz",
-                        device=next(model.parameters()).device)
+    if shown is None:
+        shown = clip_layout(listener.graph, values, seed=settings.seed, save_to=folder.path / "layout.npz",
+                            device=next(model.parameters()).device)
     loops = LoopQueue(listener.loop(first.audio, values), len(first.audio) / model.config.sample_rate)
     timeline = Timeline(fps, duration=loops.length, cycle=DEFAULT_CYCLE, activation_rate=rate,
                         activation_offset=1.0 / rate)

@@ -93,6 +93,16 @@ def test_run_live_shows_new_loops_in_the_window(display, no_egl_context, tmp_pat
     assert not (tmp_path / "again" / "layout.npz").exists()
 
 
+def test_run_live_checks_a_given_layout_before_growing_anything(display, tmp_path, monkeypatch):
+    from immersions.render import live
+
+    monkeypatch.setattr(live, "optimize_loop", lambda *a, **k: pytest.fail("optimised before the layout was checked"))
+    folder = ClipFolder(tmp_path / "out", SAMPLE_RATE, {})
+    with pytest.raises(FileNotFoundError):
+        run_live(tiny_model(), OBJECTIVE, _start(), SETTINGS, folder, layout=tmp_path / "missing.npz")
+    assert folder.clips == []
+
+
 def test_live_command_without_display_says_what_to_do(monkeypatch, capsys, tmp_path):
     import sys
 
