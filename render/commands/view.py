@@ -9,7 +9,9 @@ import numpy as np
 import soundfile
 
 from ..animation import ACTIVATION_RATE, DEFAULT_CYCLE, default_timeline
+from ..app import DEFAULT_MAX_EDGES
 from ..window import Window, require_display
+from .render import non_negative_int
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     with Window(data.snapshots, activations=data.activations, layer_index=data.layer_index,
                 edges=None if args.no_edges else data.edges, audio=data.audio, sample_rate=data.sample_rate,
                 timeline=timeline, size=args.size, title=f"immersions - {args.layout.name}",
-                colormap=args.colormap, screenshot_dir=args.screenshots) as window:
+                colormap=args.colormap, screenshot_dir=args.screenshots, max_edges=args.max_edges) as window:
         print("drag: pan | wheel: zoom | space: pause | 1-9, tab: focus a layer, 0: all | e: edges | "
               "s: screenshot | q: quit")
         try:
@@ -93,5 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cycle", type=float, default=DEFAULT_CYCLE, help="seconds per pass through the snapshots")
     parser.add_argument("--colormap", default="inferno", help="activation colormap")
     parser.add_argument("--no-edges", action="store_true", help="do not draw edges")
+    parser.add_argument("--max-edges", type=non_negative_int, default=DEFAULT_MAX_EDGES,
+                        help="edges drawn, a seeded random subset, as in the videos (default: %(default)s)")
     parser.add_argument("--screenshots", type=Path, default=Path("."), help="folder for screenshots (key s)")
     parser.set_defaults(func=run)

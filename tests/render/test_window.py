@@ -244,3 +244,15 @@ def test_view_rejects_activations_of_another_network(tmp_path):
         load_view_data(layout_path, activations_path, None)
     with pytest.raises(FileNotFoundError, match="missing.wav"):
         load_view_data(layout_path, None, tmp_path / "missing.wav")
+
+
+def test_view_command_draws_at_most_max_edges(display, no_egl_context, tmp_path, monkeypatch):
+    from immersions.render.cli import main
+
+    _, layout_path, activations_path, _ = saved_layout_files(tmp_path)
+    drawn = []
+    monkeypatch.setattr(Window, "run", lambda window: drawn.append(window.scene.n_edges_drawn))
+    assert main(["view", str(layout_path), "--activations", str(activations_path), "--max-edges", "3",
+                 "--size", "64", "48"]) == 0
+    assert main(["view", str(layout_path), "--size", "64", "48"]) == 0
+    assert drawn == [3, 10]                                 # the layout's graph has 10 edges
