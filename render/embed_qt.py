@@ -45,7 +45,7 @@ except ImportError as exc:
 from .animation import Timeline, as_snapshots, default_timeline
 from .camera import Camera
 from .llvm_order import load_triton_first
-from .scene import Scene
+from .scene import EDGE_LIMIT, Scene
 from .window import Controls, WallClock
 
 WHEEL_STEP = 120.0  # Qt's angleDelta units per wheel notch
@@ -64,7 +64,8 @@ class LayoutWidget(QOpenGLWidget):
     """A Qt widget showing the animated layout: the same controls as the glfw viewer, timed by a QTimer.
 
     ``snapshots`` ``(S, N, 2)`` (or ``(N, 2)``), ``activations`` ``(T, N)``, ``layer_index`` ``(N,)``,
-    ``edges`` ``(E, 2)``; GL objects are created in ``initializeGL`` and freed in ``release``.
+    ``edges`` ``(E, 2)``, at most ``max_edges`` drawn; GL objects are created in ``initializeGL`` and freed in
+    ``release``.
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class LayoutWidget(QOpenGLWidget):
         timeline: Timeline | None = None,
         fps: float = 60.0,
         colormap: str = "inferno",
+        max_edges: int = EDGE_LIMIT,
         parent: QWidget | None = None,
     ) -> None:
         load_triton_first()  # before Qt makes this widget's GL context
@@ -86,6 +88,7 @@ class LayoutWidget(QOpenGLWidget):
         self.layer_index = layer_index
         self.edges = edges
         self.colormap = colormap
+        self.max_edges = max_edges
         self.timeline = timeline or default_timeline(activations, None, None, fps=fps)
         self.clock = WallClock()
         self.ctx: moderngl.Context | None = None
@@ -103,7 +106,8 @@ class LayoutWidget(QOpenGLWidget):
     def initializeGL(self) -> None:
         """Wrap Qt's current context and build the scene on it."""
         self.ctx = moderngl.create_context()
-        self.scene = Scene(self.ctx, self._positions, self.layer_index, edges=self.edges, colormap=self.colormap)
+        self.scene = Scene(self.ctx, self._positions, self.layer_index, edges=self.edges, colormap=self.colormap,
+                           max_edges=self.max_edges)
         self.controls.scene = self.scene
 
     def paintGL(self) -> None:
@@ -165,19 +169,21 @@ class LayoutWidget(QOpenGLWidget):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Open a window with the layout in ``argv``; returns Qt's exit status."""
+    from .app import DEFAULT_MAX_EDGES
     from .commands.view import load_view_data
 
     parser = argparse.ArgumentParser(prog="python -m immersions.render.embed_qt", description=__doc__.split("\n")[0])
     parser.add_argument("layout", type=Path, help="layout .npz")
     parser.add_argument("--activations", type=Path, help="activations .npz recorded for the same network")
     parser.add_argument("--size", type=int, nargs=2, default=(1280, 720), metavar=("W", "H"))
+    parser.add_argument("--max-edges", type=int, default=DEFAULT_MAX_EDGES, help="edges drawn, a seeded subset (default: %(default)s)")
     args = parser.parse_args(argv)
     data = load_view_data(args.layout, args.activations, None)
     QSurfaceFormat.setDefaultFormat(surface_format())
     app = QApplication.instance() or QApplication(sys.argv[:1])
     timeline = default_timeline(data.activations, None, None, activation_rate=data.activation_rate)
     widget = LayoutWidget(data.snapshots, activations=data.activations, layer_index=data.layer_index,
-                          edges=data.edges, timeline=timeline)
+                          edges=data.edges, timeline=timeline, max_edges=args.max_edges)
     widget.setWindowTitle(f"immersions - {args.layout.name}")
     widget.resize(*args.size)
     app.aboutToQuit.connect(widget.release)

@@ -56,11 +56,13 @@ def test_widget_draws_into_qt_framebuffer(display, no_egl_context, qt_app):
 
     snapshots, activations, layer_index, edges = layout_data()
     activations[:] = 1.0
-    widget = LayoutWidget(snapshots, activations=activations, layer_index=layer_index, edges=edges)
+    widget = LayoutWidget(snapshots, activations=activations, layer_index=layer_index, edges=edges,
+                          max_edges=len(edges) - 1)
     widget.resize(96, 64)
     image = widget.grabFramebuffer()
     assert (image.width(), image.height()) == (96, 64)
     assert widget.scene is not None and widget.ctx.error == "GL_NO_ERROR"
+    assert widget.scene.n_edges_drawn == len(edges) - 1
     pixels = np.array([[image.pixelColor(x, y).value() for x in range(0, 96, 2)] for y in range(0, 64, 2)])
     assert pixels.max() > 100, "lit neurons should show in Qt's framebuffer object"
     assert pixels.min() < 20, "the background between neurons should stay dark"
