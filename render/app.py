@@ -45,6 +45,7 @@ from .animation import Timeline
 from .app_inputs import resample
 from .camera import Camera
 from .colormaps import colormap
+from .loops import Loop
 from .offscreen import Offscreen
 from .scene import Scene
 from .video import write_video
@@ -114,6 +115,28 @@ def activation_rate(n_steps: int, n_frames: int, hop: int, sample_rate: int) -> 
         raise ValueError(f"need at least 2 activation steps to place them in time, got {n_steps}")
     stride = max(round(n_frames / n_steps), 1)
     return sample_rate / (hop * stride)
+
+
+class Listener:
+    """What the viewer shows of a clip: the light levels of every neuron of the model's graph over time."""
+
+    def __init__(self, model: CPC) -> None:
+        self.model = model
+        self.network = AnalysisNetwork(model)
+        self.graph = neuron_graph(self.network, model.config.n_bins)
+
+    def hear(self, audio: np.ndarray) -> tuple[np.ndarray, float]:
+        """Raw activations ``(T, N)`` of ``audio`` (mono, at the model's rate) and their steps per second."""
+        scaleogram = clip_scaleogram(self.model, audio)
+        values = clip_activations(self.network, scaleogram, self.graph)
+        config = self.model.config
+        return values, activation_rate(len(values), scaleogram.shape[-1], config.hop, config.sample_rate)
+
+    def loop(self, audio: np.ndarray, values: np.ndarray | None = None) -> Loop:
+        """The clip as a loop: its sound and its light levels (from ``values`` when it was heard already)."""
+        if values is None:
+            values, _ = self.hear(audio)
+        return Loop.of(audio, light_levels(values, self.graph))
 
 
 def layout_charges(values: np.ndarray, n_snapshots: int, *, power: float = CHARGE_POWER,
@@ -286,18 +309,16 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
         raise FileNotFoundError(f"output folder {str(out_path.parent)!r} does not exist")
     model = model.eval()
     clip = resample(np.asarray(audio, dtype=np.float32), int(sample_rate), model.config.sample_rate)
-    network = AnalysisNetwork(model)
-    scaleogram = clip_scaleogram(model, clip)
-    graph = neuron_graph(network, model.config.n_bins)
+    listener = Listener(model)
+    graph = listener.graph
     logger.info("recording activations of %d neurons over %.1f s", graph.n_vertices, len(clip) / model.config.sample_rate)
-    values = clip_activations(network, scaleogram, graph)
-    rate = activation_rate(len(values), scaleogram.shape[-1], model.config.hop, model.config.sample_rate)
+    values, rate = listener.hear(clip)
     if activations_path is not None:
         Activations(values, graph.layers, frame_rate=rate).save(activations_path)
     shown = light_levels(values, graph)
     if layout is None:
         layout = layout_for_clip(graph, normalize_per_layer(values, graph), n_snapshots=n_snapshots,
-                                 snapshot_iterations=snapshot_iterations, seed=seed, device=scaleogram.device,
+                                 snapshot_iterations=snapshot_iterations, seed=seed, device=next(model.parameters()).device,
                                  progress=progress)
         layout_path = Path(layout_path) if layout_path is not None else out_path.with_suffix(".npz")
         save_layout(layout, layout_path)

@@ -23,35 +23,12 @@ from immersions.layout.io import save_layout
 from immersions.layout.layout import Layout
 
 from .animation import DEFAULT_CYCLE, Timeline
-from .app import (DEFAULT_MAX_EDGES, AnalysisNetwork, activation_rate, clip_activations, clip_scaleogram,
-                  layout_for_clip, light_levels, neuron_graph, normalize_per_layer, reusable_layout)
+from .app import DEFAULT_MAX_EDGES, Listener, layout_for_clip, normalize_per_layer, reusable_layout
 from .clip_folder import ClipFolder
-from .loops import Loop, LoopQueue
+from .loops import LoopQueue
 from .window import Window, require_display
 
 logger = logging.getLogger(__name__)
-
-
-class Listener:
-    """What the viewer shows of a clip: the light levels of every neuron of the model's graph over time."""
-
-    def __init__(self, model: CPC) -> None:
-        self.model = model
-        self.network = AnalysisNetwork(model)
-        self.graph = neuron_graph(self.network, model.config.n_bins)
-
-    def hear(self, audio: np.ndarray) -> tuple[np.ndarray, float]:
-        """Raw activations ``(T, N)`` of ``audio`` (mono, at the model's rate) and their steps per second."""
-        scaleogram = clip_scaleogram(self.model, audio)
-        values = clip_activations(self.network, scaleogram, self.graph)
-        config = self.model.config
-        return values, activation_rate(len(values), scaleogram.shape[-1], config.hop, config.sample_rate)
-
-    def loop(self, audio: np.ndarray, values: np.ndarray | None = None) -> Loop:
-        """The clip as a loop: its sound and its light levels (from ``values`` when it was heard already)."""
-        if values is None:
-            values, _ = self.hear(audio)
-        return Loop.of(audio, light_levels(values, self.graph))
 
 
 class LoopGrower:

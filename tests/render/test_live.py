@@ -9,7 +9,8 @@ import soundfile
 from immersions.cpc.objectives import channel
 from immersions.cpc.optimize import OptimizeSettings, optimize_loop, start_clip
 from immersions.render.clip_folder import ClipFolder
-from immersions.render.live import Listener, LoopGrower, run_live
+from immersions.render.app import Listener
+from immersions.render.live import LoopGrower, run_live
 from immersions.render.loops import LoopQueue
 from tests.render.test_app import SAMPLE_RATE, tiny_model
 
