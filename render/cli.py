@@ -5,9 +5,12 @@ import argparse
 import importlib
 import logging
 import pkgutil
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from . import commands
 
@@ -36,6 +39,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, ``timeout``, a batch system) ends a command the way Ctrl-C does, so its clean-up runs
+    (the finished clips' ``loop.wav`` and ``scores.json``, the window closed) instead of the process vanishing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status."""
     parser = build_parser()
@@ -46,7 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with _terminate_as_interrupt():
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"immersions {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
         logging.getLogger("immersions").debug("command failed", exc_info=True)
         print(f"immersions {args.command}: error: {exc}", file=sys.stderr)
