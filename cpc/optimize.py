@@ -3,16 +3,15 @@
 A clip (silence, noise or a recording) is changed sample by sample by gradient ascent on an ``Objective``
 of the model's taps, back through the differentiable scaleogram, with the regularisers of
 ``regularizers`` applied on every step (the transforms act on what the model hears, never on the clip
-that is kept). ``optimize_loop`` chains clips, each grown from the last, the way the article's live
+that is kept). ``loop_control.grow_loop`` chains clips, each grown from the last, the way the article's live
 performance morphs one loop into the next.
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -50,12 +49,14 @@ class OptimizeSettings:
 
 @dataclass(frozen=True)
 class OptimizedClip:
-    """The result of one optimisation: the clip and how the objective went."""
+    """The result of one optimisation: the clip, how the objective went, and what grew it."""
 
     audio: np.ndarray          # float32 (S,) in [-1, 1]
     scores: list[float]        # the objective on each step's regularised input
     initial_score: float       # on the clean start clip
     final_score: float         # on the clean result
+    objective: str             # the objective's description
+    settings: OptimizeSettings
 
 
 def start_clip(kind: str, n_samples: int, seed: int = 0) -> np.ndarray:
@@ -164,6 +165,12 @@ def clip_score(model: CPC, objective: Objective, clip: np.ndarray) -> float:
         return float(_score(model, objective, model.scaleogram(_as_audio(model, clip))).mean())
 
 
+def check_objective(model: CPC, objective: Objective) -> None:
+    """Raise ValueError (naming the tap, channel or frequency) unless ``objective`` can be computed on
+    ``model``: a change sent to a running loop is checked here, before it can stop the loop."""
+    clip_score(model, objective, np.zeros(MIN_FRAMES * model.config.hop, dtype=np.float32))
+
+
 def optimize_clip(model: CPC, objective: Objective, start: np.ndarray,
                   settings: OptimizeSettings = OptimizeSettings(), *, progress: bool = True,
                   stop: threading.Event | None = None) -> OptimizedClip:
@@ -199,23 +206,6 @@ def optimize_clip(model: CPC, objective: Objective, start: np.ndarray,
     result = audio.detach()[0].cpu().numpy().astype(np.float32)
     final = clip_score(model, objective, result)
     logger.info("%s: %.4f -> %.4f after %d steps", objective.description, initial, final, len(scores))
-    return OptimizedClip(audio=result, scores=scores, initial_score=initial, final_score=final)
+    return OptimizedClip(audio=result, scores=scores, initial_score=initial, final_score=final,
+                         objective=objective.description, settings=settings)
 
-
-def optimize_loop(model: CPC, objective: Objective, start: np.ndarray, n_clips: int | None,
-                  settings: OptimizeSettings = OptimizeSettings(), *, progress: bool = True,
-                  stop: threading.Event | None = None) -> Iterator[OptimizedClip]:
-    """``n_clips`` optimised clips (None: until ``stop`` is set), each started from the one before (clip ``k``
-    uses seed ``seed + k``). A clip cut short by ``stop`` is not yielded."""
-    if n_clips is not None and n_clips < 1:
-        raise ValueError(f"n_clips={n_clips} must be >= 1 (or None: until stopped)")
-    if n_clips is None and stop is None:
-        raise ValueError("an endless loop (n_clips=None) needs a stop event")
-    indices = itertools.count() if n_clips is None else range(n_clips)
-    for index in tqdm(indices, total=n_clips, desc="clips", unit="clip", disable=not progress or n_clips == 1):
-        clip = optimize_clip(model, objective, start, replace(settings, seed=settings.seed + index),
-                             progress=progress, stop=stop)
-        if stop is not None and stop.is_set():
-            return
-        yield clip
-        start = clip.audio

@@ -1,11 +1,12 @@
 """Where input optimisation's clips go: each written as soon as it exists, then the loop and the scores.
 
 A long or live run can be stopped at any moment without losing a finished clip; ``finish`` adds
-``loop.wav`` (every clip in a row) and ``scores.json`` (settings and how the objective went, clip by clip).
+``loop.wav`` (every clip in a row) and ``scores.json`` (what grew each clip and how its objective went).
 """
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,9 @@ class ClipFolder:
         path = self.path / f"clip_{len(self.clips):03d}.wav"
         soundfile.write(path, clip.audio, self.sample_rate)
         self.clips.append(clip.audio)
-        self.records.append({"file": path.name, "initial_score": clip.initial_score,
-                             "final_score": clip.final_score, "step_scores": clip.scores})
+        self.records.append({"file": path.name, "objective": clip.objective, "settings": asdict(clip.settings),
+                             "initial_score": clip.initial_score, "final_score": clip.final_score,
+                             "step_scores": clip.scores})
         return path
 
     def finish(self) -> Path | None:

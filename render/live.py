@@ -1,7 +1,7 @@
 """Live input optimisation: the network in a window, lit by the loop it is growing, with the loop as sound.
 
 The article's performance on one machine. While a loop plays and the network lights up with what it hears,
-a background thread grows the next loop from it (``cpc.optimize.optimize_loop``); each new loop, with the
+a background thread grows the next loop from it (``cpc.loop_control.grow_loop``); each new loop, with the
 activations it causes, takes over at the next loop boundary. Clips are written as soon as they exist, so
 closing the window loses nothing but the clip being grown.
 """
@@ -15,9 +15,9 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from immersions.cpc.loop_control import LoopControl, grow_loop
 from immersions.cpc.model import CPC
-from immersions.cpc.objectives import Objective
-from immersions.cpc.optimize import OptimizedClip, OptimizeSettings, optimize_loop
+from immersions.cpc.optimize import OptimizedClip
 from immersions.layout.graph import NeuronGraph
 from immersions.layout.io import save_layout
 from immersions.layout.layout import Layout
@@ -79,24 +79,24 @@ def clip_layout(graph: NeuronGraph, values: np.ndarray, *, seed: int, save_to: P
     return computed
 
 
-def run_live(model: CPC, objective: Objective, start: np.ndarray, settings: OptimizeSettings, folder: ClipFolder,
-             *, n_clips: int | None = None, layout: Layout | str | Path | None = None, size: Sequence[int] = (1280, 720),
+def run_live(model: CPC, control: LoopControl, start: np.ndarray, folder: ClipFolder, *, n_clips: int | None = None, layout: Layout | str | Path | None = None, size: Sequence[int] = (1280, 720),
              fps: float = 60.0) -> None:
     """Grow ``n_clips`` loops (None: until the window closes) from ``start`` and show and play each as it comes.
 
     The first clip is grown before the window opens (its activations charge the layout unless ``layout`` is
-    given, and the new layout is saved in the folder). ``folder.finish()`` is left to the caller.
+    given, and the new layout is saved in the folder). ``control`` may be changed while it runs (e.g. by
+    ``render.osc.OscControl``). ``folder.finish()`` is left to the caller.
     """
     require_display()
     listener = Listener(model)
     shown = None if layout is None else reusable_layout(layout, listener.graph)  # checked before any work
     stop_event = threading.Event()
-    clips = optimize_loop(model, objective, start, n_clips, settings, stop=stop_event)
+    clips = grow_loop(model, control, start, n_clips, stop=stop_event)
     first = next(clips)
     logger.info("%s: objective %.4f -> %.4f", folder.add(first), first.initial_score, first.final_score)
     values, rate = listener.hear(first.audio)
     if shown is None:
-        shown = clip_layout(listener.graph, values, seed=settings.seed, save_to=folder.path / "layout.npz",
+        shown = clip_layout(listener.graph, values, seed=first.settings.seed, save_to=folder.path / "layout.npz",
                             device=next(model.parameters()).device)
     loops = LoopQueue(listener.loop(first.audio, values), len(first.audio) / model.config.sample_rate)
     timeline = Timeline(fps, duration=loops.length, cycle=DEFAULT_CYCLE, activation_rate=rate,
@@ -104,7 +104,7 @@ def run_live(model: CPC, objective: Objective, start: np.ndarray, settings: Opti
     grower = LoopGrower(clips, listener, loops, folder, stop_event)
     with Window(shown.positions, loops=loops, sample_rate=model.config.sample_rate,
                 layer_index=listener.graph.layer_index(), edges=listener.graph.edges, timeline=timeline, size=size,
-                title=f"immersions live - {objective.description}", screenshot_dir=folder.path,
+                title=f"immersions live - {first.objective}", screenshot_dir=folder.path,
                 max_edges=DEFAULT_MAX_EDGES) as window:
         grower.start()
         try:

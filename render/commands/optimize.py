@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 from dataclasses import asdict
 from functools import reduce
 from operator import add
@@ -9,14 +10,16 @@ from pathlib import Path
 
 import torch
 
+from immersions.cpc.loop_control import LoopControl, grow_loop
 from immersions.cpc.objectives import parse_objective
-from immersions.cpc.optimize import START_KINDS, OptimizeSettings, optimize_loop, recorded_taps, start_clip
+from immersions.cpc.optimize import START_KINDS, OptimizeSettings, check_objective, recorded_taps, start_clip
 from immersions.cpc.regularizers import Regularization
 from immersions.cpc.train import set_cpu_threads
 
 from ..app_inputs import load_clip, load_model
 from ..clip_folder import ClipFolder
 from ..live import run_live
+from ..osc import DEFAULT_HOST, OscControl
 from ._options import add_field_options, field_values
 
 _REGULARIZER_HELP = {
@@ -63,6 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "first clip and saved as OUT_DIR/layout.npz)")
     parser.add_argument("--size", type=int, nargs=2, default=(1280, 720), metavar=("W", "H"),
                         help="with --live: window size (default: 1280 720)")
+    parser.add_argument("--osc-port", type=int, default=None, metavar="PORT",
+                        help="steer the clips to come over OSC on this UDP port: /objective SPEC..., /start silence|noise, "
+                             "/steps, /lr, /seed and every regulariser (/pitch_shift 4, ...); each change applies from "
+                             "the next clip (needs python-osc)")
+    parser.add_argument("--osc-host", default=DEFAULT_HOST,
+                        help="address to listen for OSC on (default: %(default)s, this machine only)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
@@ -98,15 +107,20 @@ def run(args: argparse.Namespace) -> int:
         start = load_clip(args.start, rate, seconds=args.seconds)
     regularization = Regularization(**field_values(Regularization, args))
     settings = OptimizeSettings(steps=args.steps, lr=args.lr, regularization=regularization, seed=args.seed)
+    check_objective(model, objective)
+    control = LoopControl(objective, settings)
     folder = ClipFolder(args.out_dir, rate, {"model": args.model, "objective": objective.description,
                                              "start": args.start, "settings": asdict(settings)})
+    osc = nullcontext() if args.osc_port is None else OscControl(
+        control, args.osc_port, host=args.osc_host, check=lambda changed: check_objective(model, changed))
     try:
-        if args.live:
-            run_live(model, objective, start, settings, folder, n_clips=args.loops, layout=args.layout, size=args.size)
-        else:
-            for clip in optimize_loop(model, objective, start, args.loops or 1, settings):
-                path = folder.add(clip)
-                print(f"{path}: {objective.description} {clip.initial_score:.4f} -> {clip.final_score:.4f}")
+        with osc:
+            if args.live:
+                run_live(model, control, start, folder, n_clips=args.loops, layout=args.layout, size=args.size)
+            else:
+                for clip in grow_loop(model, control, start, args.loops or 1):
+                    path = folder.add(clip)
+                    print(f"{path}: {clip.objective} {clip.initial_score:.4f} -> {clip.final_score:.4f}")
     finally:
         loop = folder.finish()
     if loop is None:

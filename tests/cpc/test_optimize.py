@@ -7,8 +7,9 @@ import soundfile as sf
 import torch
 
 from immersions.cpc.checkpoint import config_to_json, save_checkpoint
+from immersions.cpc.loop_control import optimize_loop
 from immersions.cpc.objectives import channel, neuron
-from immersions.cpc.optimize import (OptimizeSettings, clip_score, optimize_clip, optimize_loop, recorded_taps,
+from immersions.cpc.optimize import (OptimizeSettings, clip_score, optimize_clip, recorded_taps,
                                      redirected_relus, start_clip)
 from immersions.cpc.regularizers import Regularization
 from immersions.render.cli import main
@@ -183,3 +184,28 @@ def test_cli_optimize_writes_clips_loop_and_scores(model, tmp_path, capsys):
     assert main(["optimize", str(bad), "--model", str(checkpoint), "--objective", "ar.blocks.9.relu:0",
                  "--seconds", str(SECONDS)]) == 1
     assert "ar.blocks.9.relu" in capsys.readouterr().err and not bad.exists()
+
+
+def test_sigterm_ends_a_long_loop_like_ctrl_c_keeping_the_finished_clips(model, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    checkpoint = tmp_path / "tiny.pt"
+    save_checkpoint(checkpoint, {"model_config": config_to_json(model.config), "model": model.state_dict()})
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "immersions.render.cli", "optimize", str(out), "--model",
+                                str(checkpoint), "--objective", "ar.blocks.1.relu:1", "--seconds", str(SECONDS),
+                                "--steps", "2", "--loops", "100000", "--threads", "1"],
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "clip_001.wav").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "no clip came"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in err
+    report = json.loads((out / "scores.json").read_text())
+    loop, _ = sf.read(out / "loop.wav")
+    assert len(report["clips"]) >= 2 and len(loop) == len(report["clips"]) * SECONDS * model.config.sample_rate

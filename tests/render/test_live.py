@@ -7,7 +7,8 @@ import pytest
 import soundfile
 
 from immersions.cpc.objectives import channel
-from immersions.cpc.optimize import OptimizeSettings, optimize_loop, start_clip
+from immersions.cpc.loop_control import LoopControl, optimize_loop
+from immersions.cpc.optimize import OptimizeSettings, start_clip
 from immersions.render.clip_folder import ClipFolder
 from immersions.render.app import Listener
 from immersions.render.live import LoopGrower, run_live
@@ -84,12 +85,12 @@ def test_run_live_shows_new_loops_in_the_window(display, no_egl_context, tmp_pat
 
     monkeypatch.setattr(Window, "run", draw_a_few)
     folder = ClipFolder(tmp_path / "live", SAMPLE_RATE, {})
-    run_live(tiny_model(), OBJECTIVE, _start(), SETTINGS, folder, n_clips=3, size=(96, 64))
+    run_live(tiny_model(), LoopControl(OBJECTIVE, SETTINGS), _start(), folder, n_clips=3, size=(96, 64))
     assert seen["error"] == "GL_NO_ERROR"
     assert seen["passes"][0] is not seen["passes"][1]                       # the second pass plays the new loop
     assert (tmp_path / "live" / "layout.npz").is_file() and 2 <= len(folder.clips) <= 3
     again = ClipFolder(tmp_path / "again", SAMPLE_RATE, {})
-    run_live(tiny_model(), OBJECTIVE, _start(), SETTINGS, again, n_clips=2, size=(96, 64),
+    run_live(tiny_model(), LoopControl(OBJECTIVE, SETTINGS), _start(), again, n_clips=2, size=(96, 64),
              layout=tmp_path / "live" / "layout.npz")                        # a saved layout is reused
     assert not (tmp_path / "again" / "layout.npz").exists()
 
@@ -97,10 +98,10 @@ def test_run_live_shows_new_loops_in_the_window(display, no_egl_context, tmp_pat
 def test_run_live_checks_a_given_layout_before_growing_anything(display, tmp_path, monkeypatch):
     from immersions.render import live
 
-    monkeypatch.setattr(live, "optimize_loop", lambda *a, **k: pytest.fail("optimised before the layout was checked"))
+    monkeypatch.setattr(live, "grow_loop", lambda *a, **k: pytest.fail("optimised before the layout was checked"))
     folder = ClipFolder(tmp_path / "out", SAMPLE_RATE, {})
     with pytest.raises(FileNotFoundError):
-        run_live(tiny_model(), OBJECTIVE, _start(), SETTINGS, folder, layout=tmp_path / "missing.npz")
+        run_live(tiny_model(), LoopControl(OBJECTIVE, SETTINGS), _start(), folder, layout=tmp_path / "missing.npz")
     assert folder.clips == []
 
 
