@@ -132,11 +132,11 @@ class Listener:
         config = self.model.config
         return values, activation_rate(len(values), scaleogram.shape[-1], config.hop, config.sample_rate)
 
-    def loop(self, audio: np.ndarray, values: np.ndarray | None = None) -> Loop:
+    def loop(self, audio: np.ndarray, values: np.ndarray | None = None, title: str | None = None) -> Loop:
         """The clip as a loop: its sound and its light levels (from ``values`` when it was heard already)."""
         if values is None:
             values, _ = self.hear(audio)
-        return Loop.of(audio, light_levels(values, self.graph))
+        return Loop.of(audio, light_levels(values, self.graph), title)
 
 
 def layout_charges(values: np.ndarray, n_snapshots: int, *, power: float = CHARGE_POWER,

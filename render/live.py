@@ -51,7 +51,7 @@ class LoopGrower:
         try:
             for clip in self._clips:
                 path = self._folder.add(clip)
-                self._loops.publish(self._listener.loop(clip.audio))
+                self._loops.publish(self._listener.loop(clip.audio, title=live_title(clip)))
                 logger.info("%s: objective %.4f -> %.4f, playing from the next pass", path, clip.initial_score,
                             clip.final_score)
         except BaseException as exc:  # handed to the main thread by stop()
@@ -70,6 +70,11 @@ class LoopGrower:
             raise RuntimeError(f"the live optimiser failed: {self._error}") from self._error
 
 
+def live_title(clip: OptimizedClip) -> str:
+    """The window's title while ``clip`` plays: what it was grown to excite (it changes under OSC control)."""
+    return f"immersions live - {clip.objective}"
+
+
 def clip_layout(graph: NeuronGraph, values: np.ndarray, *, seed: int, save_to: Path,
                 device: str | torch.device = "cpu") -> Layout:
     """A layout charged by a clip's activations ``values (T, N)``, saved to ``save_to`` before it is shown."""
@@ -79,7 +84,8 @@ def clip_layout(graph: NeuronGraph, values: np.ndarray, *, seed: int, save_to: P
     return computed
 
 
-def run_live(model: CPC, control: LoopControl, start: np.ndarray, folder: ClipFolder, *, n_clips: int | None = None, layout: Layout | str | Path | None = None, size: Sequence[int] = (1280, 720),
+def run_live(model: CPC, control: LoopControl, start: np.ndarray, folder: ClipFolder, *, n_clips: int | None = None,
+             layout: Layout | str | Path | None = None, size: Sequence[int] = (1280, 720),
              fps: float = 60.0) -> None:
     """Grow ``n_clips`` loops (None: until the window closes) from ``start`` and show and play each as it comes.
 
@@ -98,13 +104,14 @@ def run_live(model: CPC, control: LoopControl, start: np.ndarray, folder: ClipFo
     if shown is None:
         shown = clip_layout(listener.graph, values, seed=first.settings.seed, save_to=folder.path / "layout.npz",
                             device=next(model.parameters()).device)
-    loops = LoopQueue(listener.loop(first.audio, values), len(first.audio) / model.config.sample_rate)
+    seconds = len(first.audio) / model.config.sample_rate
+    loops = LoopQueue(listener.loop(first.audio, values, live_title(first)), seconds)
     timeline = Timeline(fps, duration=loops.length, cycle=DEFAULT_CYCLE, activation_rate=rate,
                         activation_offset=1.0 / rate)
     grower = LoopGrower(clips, listener, loops, folder, stop_event)
     with Window(shown.positions, loops=loops, sample_rate=model.config.sample_rate,
                 layer_index=listener.graph.layer_index(), edges=listener.graph.edges, timeline=timeline, size=size,
-                title=f"immersions live - {first.objective}", screenshot_dir=folder.path,
+                title=live_title(first), screenshot_dir=folder.path,
                 max_edges=DEFAULT_MAX_EDGES) as window:
         grower.start()
         try:

@@ -19,18 +19,20 @@ KEPT_PASSES = 8
 
 @dataclass(frozen=True)
 class Loop:
-    """One pass's content: sound ``(samples, channels)`` float32 and the activations ``(T, N)`` it drives."""
+    """One pass's content: sound ``(samples, channels)`` float32, the activations ``(T, N)`` it drives, and
+    what a window's title says while it plays (None: the title stays)."""
 
     audio: np.ndarray | None
     activations: np.ndarray | None
+    title: str | None = None
 
     @classmethod
-    def of(cls, audio: np.ndarray | None, activations: np.ndarray | None) -> "Loop":
+    def of(cls, audio: np.ndarray | None, activations: np.ndarray | None, title: str | None = None) -> "Loop":
         """A loop with the sound as float32 ``(samples, channels)`` (mono ``(samples,)`` is one channel)."""
         if audio is not None:
             audio = np.asarray(audio, dtype=np.float32)
             audio = np.ascontiguousarray(audio.reshape(audio.shape[0], -1))
-        return cls(audio, None if activations is None else np.asarray(activations, dtype=np.float32))
+        return cls(audio, None if activations is None else np.asarray(activations, dtype=np.float32), title)
 
 
 class LoopQueue:

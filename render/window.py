@@ -260,6 +260,7 @@ class Window:
                             (glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE), (glfw.OPENGL_FORWARD_COMPAT, True)):
             glfw.window_hint(hint, value)
         self._handle = glfw.create_window(int(size[0]), int(size[1]), title, None, None)
+        self.title = title
         if not self._handle:
             glfw.terminate()
             raise RuntimeError(NO_DISPLAY.format(reason="glfw could not create an OpenGL 3.3 window"))
@@ -307,6 +308,9 @@ class Window:
         """Draw the animation's state ``seconds`` after the start and show it in the window."""
         self._positions = self.timeline.positions(self.snapshots, seconds)
         loop, into_pass = self.loops.at(seconds)
+        if loop.title is not None and loop.title != self.title:
+            self._glfw.set_window_title(self._handle, loop.title)
+            self.title = loop.title
         values = None if loop.activations is None else self.timeline.activations(loop.activations, into_pass)
         self.scene.update(positions=self._positions, activations=values)
         target = self._target()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from immersions.cpc.objectives import channel
+from immersions.cpc.objectives import Objective, channel
 from immersions.cpc.loop_control import LoopControl, optimize_loop
 from immersions.cpc.optimize import OptimizeSettings, start_clip
 from immersions.render.clip_folder import ClipFolder
@@ -81,13 +81,20 @@ def test_run_live_shows_new_loops_in_the_window(display, no_egl_context, tmp_pat
         for seconds in (0.1, SECONDS + 0.1):
             window.draw(seconds)
         seen["passes"] = [window.loops.at_pass(i) for i in (0, 1)]
-        seen["error"] = window.ctx.error
+        seen["error"], seen["title"] = window.ctx.error, window.title
+
+    def steer(activations):                # a controller changes the objective while the first clip grows
+        control.set_objective(OBJECTIVE)
+        return OBJECTIVE(activations)
 
     monkeypatch.setattr(Window, "run", draw_a_few)
     folder = ClipFolder(tmp_path / "live", SAMPLE_RATE, {})
-    run_live(tiny_model(), LoopControl(OBJECTIVE, SETTINGS), _start(), folder, n_clips=3, size=(96, 64))
+    control = LoopControl(Objective(steer, "steered", OBJECTIVE.taps), SETTINGS)
+    run_live(tiny_model(), control, _start(), folder, n_clips=3, size=(96, 64))
     assert seen["error"] == "GL_NO_ERROR"
     assert seen["passes"][0] is not seen["passes"][1]                       # the second pass plays the new loop
+    assert seen["passes"][0].title == "immersions live - steered"
+    assert seen["title"] == seen["passes"][1].title == f"immersions live - {OBJECTIVE.description}"
     assert (tmp_path / "live" / "layout.npz").is_file() and 2 <= len(folder.clips) <= 3
     again = ClipFolder(tmp_path / "again", SAMPLE_RATE, {})
     run_live(tiny_model(), LoopControl(OBJECTIVE, SETTINGS), _start(), again, n_clips=2, size=(96, 64),

@@ -133,12 +133,13 @@ def test_window_switches_to_a_published_loop_at_the_next_pass(display, no_egl_co
     loops = LoopQueue(dark, 1.0)
     with Window(snapshots, loops=loops, sample_rate=1000, layer_index=np.repeat(np.arange(4), 10),
                 size=(96, 64), screenshot_dir=tmp_path) as window:
-        loops.publish(Loop.of(np.zeros(1000, np.float32), np.ones((10, 40), np.float32)))
+        loops.publish(Loop.of(np.zeros(1000, np.float32), np.ones((10, 40), np.float32), title="bright"))
         window.draw(0.5)                                    # still the first pass: dark
         before = iio.imread(window.screenshot()).max()
+        assert window.title == "immersions"
         window.draw(1.5)                                    # the second pass plays the published loop
         after = iio.imread(window.screenshot()).max()
-        assert after > before + 50
+        assert after > before + 50 and window.title == "bright"
         window.draw(0.7)                                    # a pass keeps its loop once fixed
         assert iio.imread(window.screenshot()).max() == before
     with pytest.raises(ValueError, match="either loops"):
