@@ -165,10 +165,23 @@ def clip_score(model: CPC, objective: Objective, clip: np.ndarray) -> float:
         return float(_score(model, objective, model.scaleogram(_as_audio(model, clip))).mean())
 
 
-def check_objective(model: CPC, objective: Objective) -> None:
-    """Raise ValueError (naming the tap, channel or frequency) unless ``objective`` can be computed on
-    ``model``: a change sent to a running loop is checked here, before it can stop the loop."""
-    clip_score(model, objective, np.zeros(MIN_FRAMES * model.config.hop, dtype=np.float32))
+def tap_shapes(model: CPC) -> dict[str, tuple[int, ...]]:
+    """Every tap's activation shape without batch and time, in tap order: ``(channels, frequency positions)``
+    for encoder taps, ``(channels,)`` for autoregressive ones."""
+    silence = torch.zeros(1, MIN_FRAMES * model.config.hop, device=next(model.parameters()).device)
+    with torch.no_grad(), _frozen(model), recorded_taps(model, model.tap_names()) as taps:
+        model.ar(model.encoder(model.scaleogram(silence)))
+    return {name: tuple(taps[name].shape[1:-1]) for name in model.tap_names()}
+
+
+def check_objective(objective: Objective, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Raise ValueError (naming the tap, channel or frequency) unless ``objective`` can be computed on taps of
+    these ``tap_shapes``. It is evaluated on zeros, never on a model: a change sent to a running loop is
+    checked while another thread may be optimising with the model's hooks in place."""
+    unknown = sorted(objective.taps - set(shapes))
+    if unknown:
+        raise ValueError(f"unknown taps {unknown}; this model's taps are {list(shapes)}")
+    objective({name: torch.zeros(1, *shapes[name], 1) for name in objective.taps})
 
 
 def optimize_clip(model: CPC, objective: Objective, start: np.ndarray,

@@ -78,7 +78,7 @@ class OscControl:
         def guarded(address: str, *values: object) -> None:
             try:
                 handler(address, *values)
-            except (ValueError, TypeError) as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever a message does wrong, the show goes on
                 logger.warning("OSC %s %s ignored: %s", address, list(values), exc)
         return guarded
 

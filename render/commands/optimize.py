@@ -12,7 +12,7 @@ import torch
 
 from immersions.cpc.loop_control import LoopControl, grow_loop
 from immersions.cpc.objectives import parse_objective
-from immersions.cpc.optimize import START_KINDS, OptimizeSettings, check_objective, recorded_taps, start_clip
+from immersions.cpc.optimize import START_KINDS, OptimizeSettings, check_objective, start_clip, tap_shapes
 from immersions.cpc.regularizers import Regularization
 from immersions.cpc.train import set_cpu_threads
 
@@ -78,13 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _print_taps(model) -> None:
-    """Every tap's name and (channels, frequency positions) on a one-second clip."""
-    silence = torch.zeros(1, model.config.sample_rate, device=next(model.parameters()).device)
-    with torch.no_grad(), recorded_taps(model, model.tap_names()) as taps:
-        model(silence)
-    for name in model.tap_names():
-        shape = tuple(taps[name].shape[1:-1])
+def _print_taps(shapes: dict[str, tuple[int, ...]]) -> None:
+    """Every tap's name, channels and frequency positions."""
+    for name, shape in shapes.items():
         print(f"{name:<28} channels {shape[0]:>4}" + (f", frequency positions {shape[1]:>4}" if len(shape) > 1 else ""))
 
 
@@ -92,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
     """Optimise ``--loops`` clips and write them, their concatenation and the scores."""
     set_cpu_threads(args.threads)
     model = load_model(args.model).to(args.device)
+    shapes = tap_shapes(model)
     if args.list_taps:
-        _print_taps(model)
+        _print_taps(shapes)
         return 0
     if args.layout is not None and not args.live:
         raise ValueError("--layout applies to --live only (`immersions render --layout` reuses one for a video)")
@@ -107,12 +104,12 @@ def run(args: argparse.Namespace) -> int:
         start = load_clip(args.start, rate, seconds=args.seconds)
     regularization = Regularization(**field_values(Regularization, args))
     settings = OptimizeSettings(steps=args.steps, lr=args.lr, regularization=regularization, seed=args.seed)
-    check_objective(model, objective)
+    check_objective(objective, shapes)
     control = LoopControl(objective, settings)
     folder = ClipFolder(args.out_dir, rate, {"model": args.model, "objective": objective.description,
                                              "start": args.start, "settings": asdict(settings)})
     osc = nullcontext() if args.osc_port is None else OscControl(
-        control, args.osc_port, host=args.osc_host, check=lambda changed: check_objective(model, changed))
+        control, args.osc_port, host=args.osc_host, check=lambda changed: check_objective(changed, shapes))
     try:
         with osc:
             if args.live:

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from immersions.cpc.loop_control import SETTING_NAMES, LoopControl, grow_loop, optimize_loop
-from immersions.cpc.objectives import Objective, channel
-from immersions.cpc.optimize import OptimizeSettings, check_objective, clip_score, optimize_clip, start_clip
+from immersions.cpc.objectives import Objective, channel, neuron
+from immersions.cpc.optimize import (OptimizeSettings, check_objective, clip_score, optimize_clip, start_clip,
+                                     tap_shapes)
 from tests.cpc.test_optimize import _noise
 from tests.cpc.test_train import tiny_model
 
@@ -80,12 +81,18 @@ def test_bad_changes_are_errors_that_change_nothing(model):
     assert {"steps", "lr", "seed", "pitch_shift", "denoise_strength"} <= set(SETTING_NAMES)
 
 
-def test_check_objective_names_what_this_model_lacks(model):
-    check_objective(model, FIRST)
-    with pytest.raises(ValueError, match="ar.blocks.9.relu"):
-        check_objective(model, channel("ar.blocks.9.relu", 0))
+def test_check_objective_names_what_the_taps_lack(model):
+    shapes = tap_shapes(model)
+    assert list(shapes) == model.tap_names() and shapes["ar.blocks.1.relu"] == (model.config.ar[1].channels,)
+    assert len(shapes[model.tap_names()[0]]) == 2                                      # encoder: channels, freq
+    check_objective(FIRST, shapes)
+    with pytest.raises(ValueError, match="unknown taps \\['ar.blocks.9.relu'\\]"):
+        check_objective(channel("ar.blocks.9.relu", 0), shapes)
     with pytest.raises(ValueError, match="channel 99 is out of range"):
-        check_objective(model, channel("ar.blocks.1.relu", 99))
+        check_objective(channel("ar.blocks.1.relu", 99), shapes)
+    encoder_tap = model.tap_names()[0]
+    with pytest.raises(ValueError, match="frequency positions"):
+        check_objective(neuron(encoder_tap, 0, shapes[encoder_tap][1]), shapes)
 
 
 def test_optimize_loop_is_a_loop_with_one_plan(model):
