@@ -3,7 +3,6 @@ import json
 import logging
 import socket
 import threading
-import time
 
 import pytest
 
@@ -18,15 +17,9 @@ from pythonosc.udp_client import SimpleUDPClient  # noqa: E402
 
 from immersions.render.osc import OscControl  # noqa: E402
 from tests.cpc.test_train import tiny_model  # noqa: E402
+from tests.render.test_live import _wait_for  # noqa: E402
 
 SETTINGS = OptimizeSettings(steps=3, lr=5e-3, seed=2)
-
-
-def _wait_for(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def _refuse_tap_9(objective):
