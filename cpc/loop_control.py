@@ -2,7 +2,8 @@
 
 The article's live performance adjusts every part of the procedure while it runs. A ``LoopControl`` holds
 what the clips still to come maximise and how (objective, steps, learning rate, every regulariser) and
-whether the next one starts afresh from silence or noise; another thread (an OSC server, a GUI) changes it
+whether the next one starts afresh (from silence, noise, or the loop's origin: the clip it started from, say
+one that sets a rhythm); another thread (an OSC server, a GUI) changes it
 at any time. ``grow_loop`` reads it once per clip, so a change takes effect from the next clip on and the
 clip being grown finishes as it began.
 """
@@ -24,6 +25,9 @@ from .regularizers import Regularization
 
 logger = logging.getLogger(__name__)
 
+RESTART_KINDS = START_KINDS + ("origin",)
+"""Fresh starts for the next clip: a new start clip of either kind, or the clip the loop began with."""
+
 SETTING_NAMES = tuple(spec.name for spec in fields(OptimizeSettings) if spec.name != "regularization") + tuple(
     spec.name for spec in fields(Regularization))
 """What ``LoopControl.update`` changes: the optimiser's scalars and every regulariser, by field name."""
@@ -31,7 +35,7 @@ SETTING_NAMES = tuple(spec.name for spec in fields(OptimizeSettings) if spec.nam
 
 @dataclass(frozen=True)
 class ClipPlan:
-    """How the next clip is grown: its objective, its settings, and a fresh start ("silence", "noise") or
+    """How the next clip is grown: its objective, its settings, and a fresh start (one of ``RESTART_KINDS``) or
     None to grow it from the last clip."""
 
     objective: Objective
@@ -75,9 +79,9 @@ class LoopControl:
         logger.info("from the next clip: %s", ", ".join(f"{name}={value}" for name, value in values.items()))
 
     def restart(self, kind: str) -> None:
-        """Grow the next clip from fresh ``kind`` ("silence" or "noise") instead of the last clip."""
-        if kind not in START_KINDS:
-            raise ValueError(f"start {kind!r} is not one of {START_KINDS}")
+        """Grow the next clip from ``kind`` ("silence", "noise" or "origin") instead of the last clip."""
+        if kind not in RESTART_KINDS:
+            raise ValueError(f"start {kind!r} is not one of {RESTART_KINDS}")
         with self._lock:
             self._plan = replace(self._plan, restart=kind)
         logger.info("the next clip starts from %s", kind)
@@ -102,16 +106,20 @@ def grow_loop(model: CPC, control: LoopControl, start: np.ndarray, n_clips: int 
               stop: threading.Event | None = None) -> Iterator[OptimizedClip]:
     """``n_clips`` optimised clips (None: until ``stop`` is set), each started from the one before unless the
     control asks for a fresh start, each grown by the control's plan as it stands when the clip begins (clip
-    ``k`` uses seed ``seed + k``). A clip cut short by ``stop`` is not yielded."""
+    ``k`` uses seed ``seed + k``; a fresh "origin" is ``start`` again). A clip cut short by ``stop`` is not
+    yielded."""
     if n_clips is not None and n_clips < 1:
         raise ValueError(f"n_clips={n_clips} must be >= 1 (or None: until stopped)")
     if n_clips is None and stop is None:
         raise ValueError("an endless loop (n_clips=None) needs a stop event")
     indices = itertools.count() if n_clips is None else range(n_clips)
+    origin = start
     for index in tqdm(indices, total=n_clips, desc="clips", unit="clip", disable=not progress or n_clips == 1):
         plan = control.take()
         seed = plan.settings.seed + index
-        if plan.restart is not None:
+        if plan.restart == "origin":
+            start = origin
+        elif plan.restart is not None:
             start = start_clip(plan.restart, len(start), seed)
         clip = optimize_clip(model, plan.objective, start, replace(plan.settings, seed=seed), progress=progress,
                              stop=stop)

@@ -4,7 +4,7 @@ The article made every parameter of the live procedure adjustable while it runs.
 OSC messages over UDP and applies them to a ``LoopControl``; each takes effect from the next clip:
 
     /objective SPEC [SPEC ...]   what to maximise, summed (``immersions optimize --objective`` syntax)
-    /start silence|noise         grow the next clip from a fresh start instead of the last clip
+    /start silence|noise|origin  grow the next clip afresh (origin: the clip the loop began with)
     /steps N, /lr X, /seed N     the optimiser
     /time_shift X, /pitch_shift N, /masks N, /mask_frames N, /mask_bins N, /gradient_noise X,
     /denoise_every N, /denoise_strength X   the regularisers
@@ -91,7 +91,7 @@ class OscControl:
 
     def _start(self, address: str, *values: object) -> None:
         if len(values) != 1:
-            raise ValueError("give one start: silence or noise")
+            raise ValueError("give one start: silence, noise or origin")
         self._control.restart(str(values[0]))
 
     def _setting(self, address: str, *values: object) -> None:

@@ -67,9 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", type=int, nargs=2, default=(1280, 720), metavar=("W", "H"),
                         help="with --live: window size (default: 1280 720)")
     parser.add_argument("--osc-port", type=int, default=None, metavar="PORT",
-                        help="steer the clips to come over OSC on this UDP port: /objective SPEC..., /start silence|noise, "
-                             "/steps, /lr, /seed and every regulariser (/pitch_shift 4, ...); each change applies from "
-                             "the next clip (needs python-osc)")
+                        help="steer the clips to come over OSC on this UDP port: /objective SPEC..., "
+                             "/start silence|noise|origin, /steps, /lr, /seed and every regulariser (/pitch_shift 4, "
+                             "...); each change applies from the next clip (needs python-osc)")
     parser.add_argument("--osc-host", default=DEFAULT_HOST,
                         help="address to listen for OSC on (default: %(default)s, this machine only)")
     parser.add_argument("--seed", type=int, default=0)

@@ -62,6 +62,12 @@ def test_restart_grows_the_next_clip_from_a_fresh_start(model):
     assert second.initial_score != pytest.approx(first.final_score)
     assert third.initial_score == pytest.approx(second.final_score)                    # used up by one clip
     assert control.plan.restart is None
+    control = LoopControl(FIRST, SETTINGS)
+    clips = grow_loop(model, control, _noise(model, seed=7), 2, progress=False)
+    next(clips)
+    control.restart("origin")
+    (again,) = list(clips)
+    assert again.initial_score == pytest.approx(clip_score(model, FIRST, _noise(model, seed=7)))
 
 
 def test_bad_changes_are_errors_that_change_nothing(model):
