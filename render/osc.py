@@ -26,6 +26,8 @@ from immersions.cpc.objectives import Objective, parse_objective
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9000
+"""The port ``immersions steer`` sends to unless told otherwise (``immersions optimize --osc-port 9000``)."""
 OSC_HINT = "pip install 'immersions[osc]' (python-osc)"
 
 

@@ -63,6 +63,21 @@ def test_bad_messages_are_logged_and_change_nothing(caplog):
         assert why in log
 
 
+def test_steer_command_sends_one_change(capsys):
+    control = LoopControl(channel("ar.blocks.1.relu", 1), SETTINGS)
+    with OscControl(control, 0, check=_refuse_tap_9) as osc:
+        port = str(osc.address[1])
+        assert main(["steer", "/objective", "ar.blocks.0.relu:2", "--port", port]) == 0
+        assert main(["steer", "/gradient_noise", "0.25", "--port", port]) == 0
+        assert main(["steer", "/masks", "3", "--port", port]) == 0
+        _wait_for(lambda: control.plan.settings.regularization.masks == 3)
+    assert control.plan.objective.description == "channel ar.blocks.0.relu:2"
+    assert control.plan.settings.regularization.gradient_noise == pytest.approx(0.25)
+    assert f"sent /masks [3] to 127.0.0.1:{port}" in capsys.readouterr().out
+    assert main(["steer", "/volume", "1"]) == 1
+    assert "unknown address '/volume'; the addresses are /objective" in capsys.readouterr().err
+
+
 def test_a_taken_port_is_an_error_naming_it():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
