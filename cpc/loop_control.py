@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
 from dataclasses import dataclass, fields, replace
 from typing import Iterator
@@ -94,7 +95,9 @@ class LoopControl:
 
 
 def _typed(settings: object, name: str, value: float) -> float | int:
-    """``value`` as the type of ``settings.name``: an integer setting refuses a fractional value."""
+    """``value`` as the type of ``settings.name``: finite, and whole for an integer setting."""
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{name}={value} must be finite")
     if isinstance(getattr(settings, name), int):
         if float(value) != int(value):
             raise ValueError(f"{name} takes whole numbers, got {value}")

@@ -79,6 +79,8 @@ def test_bad_changes_are_errors_that_change_nothing(model):
         control.update(steps=2.5)
     with pytest.raises(ValueError, match="lr=0"):
         control.update(lr=0, steps=5)
+    with pytest.raises(ValueError, match="time_shift=nan must be finite"):
+        control.update(time_shift=float("nan"))
     with pytest.raises(ValueError, match="pitch_shift=-1"):
         control.update(pitch_shift=-1)
     with pytest.raises(ValueError, match="'drums' is not one of"):
