@@ -3,14 +3,16 @@
 The article's performance on one machine. While a loop plays and the network lights up with what it hears,
 a background thread grows the next loop from it (``cpc.loop_control.grow_loop``); each new loop, with the
 activations it causes, takes over at the next loop boundary. Clips are written as soon as they exist, so
-closing the window loses nothing but the clip being grown.
+closing the window loses nothing but the clip being grown. Keys ``n``, ``z`` and ``o`` grow the next clip afresh
+from noise, silence or the loop's origin; OSC (``render.osc``) steers everything else.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -70,6 +72,15 @@ class LoopGrower:
             raise RuntimeError(f"the live optimiser failed: {self._error}") from self._error
 
 
+RESTART_KEYS = {"n": "noise", "z": "silence", "o": "origin"}
+"""Window keys that grow the next clip afresh: from noise, from silence (zero), or from the loop's origin."""
+
+
+def restart_keys(control: LoopControl) -> dict[str, Callable[[], None]]:
+    """``RESTART_KEYS`` as window actions on ``control``."""
+    return {key: functools.partial(control.restart, kind) for key, kind in RESTART_KEYS.items()}
+
+
 def live_title(clip: OptimizedClip) -> str:
     """The window's title while ``clip`` plays: what it was grown to excite (it changes under OSC control)."""
     return f"immersions live - {clip.objective}"
@@ -111,8 +122,8 @@ def run_live(model: CPC, control: LoopControl, start: np.ndarray, folder: ClipFo
     grower = LoopGrower(clips, listener, loops, folder, stop_event)
     with Window(shown.positions, loops=loops, sample_rate=model.config.sample_rate,
                 layer_index=listener.graph.layer_index(), edges=listener.graph.edges, timeline=timeline, size=size,
-                title=live_title(first), screenshot_dir=folder.path,
-                max_edges=DEFAULT_MAX_EDGES) as window:
+                title=live_title(first), screenshot_dir=folder.path, max_edges=DEFAULT_MAX_EDGES,
+                actions=restart_keys(control)) as window:
         grower.start()
         try:
             window.run()

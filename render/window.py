@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import string
 import sys
 import threading
 import time
@@ -143,6 +144,10 @@ def layer_bounds(positions: np.ndarray, layer_index: np.ndarray, layer: int) -> 
     return (*points.min(axis=0).tolist(), *points.max(axis=0).tolist())
 
 
+BUILT_IN_KEYS = ("space", "tab", "escape", "e", "s", "q", *(str(d) for d in range(10)))
+"""Keys the viewer itself answers; a caller's actions take other letters."""
+
+
 class Controls:
     """What keys and the mouse do, separate from glfw so it can be driven by any toolkit (or a test).
 
@@ -151,7 +156,12 @@ class Controls:
     """
 
     def __init__(self, camera: Camera, scene: object, clock: object, positions: Callable[[], np.ndarray],
-                 layer_index: np.ndarray | None, screenshot: Callable[[], Path]) -> None:
+                 layer_index: np.ndarray | None, screenshot: Callable[[], Path],
+                 actions: Mapping[str, Callable[[], None]] | None = None) -> None:
+        clashes = sorted(set(actions or {}) & set(BUILT_IN_KEYS))
+        if clashes:
+            raise ValueError(f"keys {clashes} are the viewer's own ({', '.join(BUILT_IN_KEYS)})")
+        self.actions = dict(actions or {})
         self.camera = camera
         self.scene = scene
         self.clock = clock
@@ -162,8 +172,8 @@ class Controls:
         self.focused: int | None = None
 
     def key(self, name: str) -> bool:
-        """Act on a key (``"space"``, ``"tab"``, ``"0"``-``"9"``, ``"e"``, ``"s"``, ``"q"``, ``"escape"``);
-        returns False when the viewer should close."""
+        """Act on a key (``"space"``, ``"tab"``, ``"0"``-``"9"``, ``"e"``, ``"s"``, ``"q"``, ``"escape"``, then
+        the caller's ``actions``: lower-case letters); returns False when the viewer should close."""
         if name in ("q", "escape"):
             return False
         if name == "space":
@@ -178,6 +188,8 @@ class Controls:
             self.focus(int(name) - 1)
         elif name == "tab" and self.layers:
             self.focus(0 if self.focused is None else (self.focused + 1) % len(self.layers))
+        elif name in self.actions:
+            self.actions[name]()
         return True
 
     def focus(self, rank: int | None) -> None:
@@ -204,7 +216,7 @@ class Controls:
         self.camera.zoom(ZOOM_STEP ** steps, around=around)
 
 
-_KEY_NAMES = {"SPACE": "space", "TAB": "tab", "ESCAPE": "escape", "E": "e", "S": "s", "Q": "q",
+_KEY_NAMES = {"SPACE": "space", "TAB": "tab", "ESCAPE": "escape", **{c: c.lower() for c in string.ascii_uppercase},
               **{str(d): str(d) for d in range(10)}}
 
 
@@ -215,7 +227,8 @@ class Window:
     values at ``timeline.activation_rate``, ``layer_index`` ``(N,)`` each neuron's layer, ``audio`` a
     ``(samples,)`` or ``(samples, channels)`` track at ``sample_rate``. Instead of ``activations`` and
     ``audio``, ``loops`` plays content that changes while the window is open (the live optimiser's clips).
-    At most ``max_edges`` edges are drawn (a seeded random subset).
+    At most ``max_edges`` edges are drawn (a seeded random subset). ``actions`` bind letters to the caller's
+    own doings (the live optimiser's fresh starts).
     """
 
     def __init__(
@@ -234,6 +247,7 @@ class Window:
         screenshot_dir: str | Path = ".",
         loops: LoopQueue | None = None,
         max_edges: int = EDGE_LIMIT,
+        actions: Mapping[str, Callable[[], None]] | None = None,
     ) -> None:
         self.snapshots = as_snapshots(snapshots)
         if loops is not None and (activations is not None or audio is not None):
@@ -281,7 +295,7 @@ class Window:
         self.camera = Camera.fitted(self.snapshots.reshape(-1, 2), aspect=width / height)
         self.clock = open_clock(self.loops, sample_rate)
         self.controls = Controls(self.camera, self.scene, self.clock, lambda: self._positions, layer_index,
-                                 self.screenshot)
+                                 self.screenshot, actions)
         self._drag_from: tuple[float, float] | None = None
         glfw.set_key_callback(self._handle, self._on_key)
         glfw.set_mouse_button_callback(self._handle, self._on_mouse_button)

@@ -11,7 +11,7 @@ from immersions.cpc.loop_control import LoopControl, optimize_loop
 from immersions.cpc.optimize import OptimizeSettings, start_clip
 from immersions.render.clip_folder import ClipFolder
 from immersions.render.app import Listener
-from immersions.render.live import LoopGrower, run_live
+from immersions.render.live import RESTART_KEYS, LoopGrower, restart_keys, run_live
 from immersions.render.loops import LoopQueue
 from tests.render.test_app import SAMPLE_RATE, tiny_model
 
@@ -81,7 +81,7 @@ def test_run_live_shows_new_loops_in_the_window(display, no_egl_context, tmp_pat
         for seconds in (0.1, SECONDS + 0.1):
             window.draw(seconds)
         seen["passes"] = [window.loops.at_pass(i) for i in (0, 1)]
-        seen["error"], seen["title"] = window.ctx.error, window.title
+        seen["error"], seen["title"], seen["keys"] = window.ctx.error, window.title, set(window.controls.actions)
 
     def steer(activations):                # a controller changes the objective while the first clip grows
         control.set_objective(OBJECTIVE)
@@ -95,11 +95,20 @@ def test_run_live_shows_new_loops_in_the_window(display, no_egl_context, tmp_pat
     assert seen["passes"][0] is not seen["passes"][1]                       # the second pass plays the new loop
     assert seen["passes"][0].title == "immersions live - steered"
     assert seen["title"] == seen["passes"][1].title == f"immersions live - {OBJECTIVE.description}"
+    assert seen["keys"] == set(RESTART_KEYS)
     assert (tmp_path / "live" / "layout.npz").is_file() and 2 <= len(folder.clips) <= 3
     again = ClipFolder(tmp_path / "again", SAMPLE_RATE, {})
     run_live(tiny_model(), LoopControl(OBJECTIVE, SETTINGS), _start(), again, n_clips=2, size=(96, 64),
              layout=tmp_path / "live" / "layout.npz")                        # a saved layout is reused
     assert not (tmp_path / "again" / "layout.npz").exists()
+
+
+def test_restart_keys_ask_the_control_for_a_fresh_start():
+    control = LoopControl(OBJECTIVE, SETTINGS)
+    for key, action in restart_keys(control).items():
+        action()
+        assert control.take().restart == RESTART_KEYS[key]
+    assert sorted(RESTART_KEYS.values()) == ["noise", "origin", "silence"]
 
 
 def test_run_live_checks_a_given_layout_before_growing_anything(display, tmp_path, monkeypatch):

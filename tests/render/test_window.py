@@ -79,6 +79,16 @@ def test_keys(controls):
     assert not controls.key("q") and not controls.key("escape")
 
 
+def test_callers_actions_take_other_letters(controls):
+    pressed = []
+    mine = Controls(controls.camera, FakeScene(), CountingClock(), controls.positions, None, lambda: "shot.png",
+                    actions={"n": lambda: pressed.append("n")})
+    assert mine.key("n") and mine.key("x") and pressed == ["n"]
+    with pytest.raises(ValueError, match="keys \\['e', 's'\\] are the viewer's own"):
+        Controls(controls.camera, FakeScene(), CountingClock(), controls.positions, None, lambda: "shot.png",
+                 actions={"e": print, "s": print, "n": print})
+
+
 def test_focus_glides_to_layer(controls):
     controls.key("2")
     assert controls.camera.moving
