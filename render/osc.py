@@ -97,7 +97,7 @@ class OscControl:
         self._control.restart(str(values[0]))
 
     def _setting(self, address: str, *values: object) -> None:
-        if len(values) != 1 or isinstance(values[0], (str, bytes, bool)) or not isinstance(values[0], (int, float)):
+        if len(values) != 1 or isinstance(values[0], bool) or not isinstance(values[0], (int, float)):
             raise ValueError("give one number")
         self._control.update(**{address.lstrip("/"): values[0]})
 
