@@ -59,8 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_field_options(parser, Regularization, _REGULARIZER_HELP)
     parser.add_argument("--live", action="store_true",
                         help="show the network in a window, lit by the loop it hears, and play the loop while the next "
-                             "one grows from it; each new loop takes over at the end of a pass (needs a display; "
-                             "sound needs the sounddevice package)")
+                             "one grows from it; each new loop takes over at the end of a pass; keys n, z and o grow "
+                             "the next one afresh from noise, silence or the start clip (needs a display; sound needs "
+                             "the sounddevice package)")
     parser.add_argument("--layout", type=Path, default=None,
                         help="with --live: a layout .npz of the same model to reuse (default: computed from the "
                              "first clip and saved as OUT_DIR/layout.npz)")
