@@ -27,12 +27,14 @@ from tqdm import tqdm
 logger = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
-MANIFEST_COLUMNS = ("path", "composer", "piece")
+MANIFEST_COLUMNS = ("path", "piece")
+"""Columns every manifest row needs; ``composer`` and any other column are optional labels."""
 
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    """One labelled audio file: absolute path, composer, piece, and any further label columns."""
+    """One labelled audio file: absolute path, piece (or track), composer (empty for recordings), and any
+    further label columns."""
 
     path: Path
     composer: str
@@ -41,16 +43,17 @@ class ManifestEntry:
 
     def label(self, task: str) -> str:
         """The label of this file for a task (``composer``, ``piece`` or any extra manifest column)."""
-        if task in ("composer", "piece"):
+        if task == "piece" or (task == "composer" and self.composer):
             return getattr(self, task)
         if task not in self.labels:
-            raise ValueError(f"task={task!r} is not a manifest column; available: "
-                             f"{', '.join(('composer', 'piece', *sorted(self.labels)))}")
+            available = ("composer",) * bool(self.composer) + ("piece", *sorted(self.labels))
+            raise ValueError(f"task={task!r} is not a manifest column; available: {', '.join(available)}")
         return self.labels[task]
 
 
 def read_manifest(path: str | Path) -> list[ManifestEntry]:
-    """Read a CSV or JSON manifest (columns/keys path, composer, piece, ...); paths are relative to it."""
+    """Read a CSV or JSON manifest (columns/keys path, piece, and optionally composer, ...); paths are
+    relative to it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"manifest {path} does not exist")
@@ -68,8 +71,8 @@ def read_manifest(path: str | Path) -> list[ManifestEntry]:
         if missing:
             raise ValueError(f"manifest {path} row {number} lacks {', '.join(missing)} "
                              f"(required columns: {', '.join(MANIFEST_COLUMNS)})")
-        extra = {k: str(v) for k, v in row.items() if k not in MANIFEST_COLUMNS}
-        entries.append(ManifestEntry(path=(path.parent / row["path"]).resolve(), composer=str(row["composer"]),
+        extra = {k: str(v) for k, v in row.items() if k not in (*MANIFEST_COLUMNS, "composer")}
+        entries.append(ManifestEntry(path=(path.parent / row["path"]).resolve(), composer=str(row.get("composer") or ""),
                                      piece=str(row["piece"]), labels=extra))
     return entries
 

@@ -1,10 +1,12 @@
-"""``immersions data corpus OUT_DIR``: render a labelled audio corpus from the music21 scores."""
+"""``immersions data corpus|recordings``: render a labelled corpus from music21 scores, or gather recorded
+music from folders into a corpus of the same form."""
 from __future__ import annotations
 
 import argparse
 from collections import Counter
 
 from immersions.cpc.corpus import AUDIO_FORMATS, DEFAULT_COMPOSERS, build_corpus
+from immersions.cpc.recordings import RECORDING_SUFFIXES, build_recordings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +28,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="leave out every piece listed in these manifests (e.g. a labelled corpus, "
                              "to draw a disjoint pretraining corpus)")
     corpus.set_defaults(func=run_corpus)
+    recordings = actions.add_parser(
+        "recordings", help="decode recorded music under folders into a corpus + manifest",
+        description="Every " + "/".join(s[1:] for s in RECORDING_SUFFIXES) + " file under the folders, decoded, "
+                    "mixed to mono, resampled, loudness-normalised (-23 LUFS) and trimmed of silence, one FLAC "
+                    "per track and a manifest.csv (source, track, duration, licence). Re-running resumes.")
+    recordings.add_argument("sources", nargs="+", metavar="SRC",
+                            help="folder of recordings, or NAME=FOLDER to name the source (default name: the "
+                                 "folder's)")
+    recordings.add_argument("out_dir", help="folder for the audio files and manifest.csv")
+    recordings.add_argument("--sample-rate", type=int, default=44100, help="the model's rate (default: %(default)s)")
+    recordings.add_argument("--min-seconds", type=float, default=20.0,
+                            help="skip files with less sound than this: effects, jingles (default: %(default)s)")
+    recordings.add_argument("--max-seconds", type=float, default=None, help="trim every track to this length")
+    recordings.add_argument("--workers", type=int, default=1, help="decoding processes (default: %(default)s)")
+    recordings.add_argument("--licence", default=None,
+                            help="licence of every track (default: read from DEP-5 copyright files in the folders)")
+    recordings.add_argument("--exclude", nargs="+", default=[], metavar="MANIFEST",
+                            help="leave out every track listed in these manifests (e.g. an evaluation corpus)")
+    recordings.set_defaults(func=run_recordings)
 
 
 def run_corpus(args: argparse.Namespace) -> int:
@@ -39,4 +60,16 @@ def run_corpus(args: argparse.Namespace) -> int:
     for label, counts in (("composer", Counter(e.composer for e in entries)),
                           ("instrument", Counter(e.instrument for e in entries))):
         print(f"  {label}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
+
+
+def run_recordings(args: argparse.Namespace) -> int:
+    """Gather the recordings and print how many tracks and hours each source gave."""
+    entries = build_recordings(args.sources, args.out_dir, sample_rate=args.sample_rate,
+                               min_seconds=args.min_seconds, max_seconds=args.max_seconds, workers=args.workers,
+                               licence=args.licence, exclude_manifests=args.exclude)
+    print(f"{len(entries)} tracks, {sum(e.duration for e in entries) / 3600:.2f} h of audio in {args.out_dir}")
+    for source in sorted({e.source for e in entries}):
+        mine = [e for e in entries if e.source == source]
+        print(f"  {source}: {len(mine)} tracks, {sum(e.duration for e in mine) / 60:.1f} min")
     return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from pathlib import Path
 
@@ -11,16 +12,33 @@ from immersions.cpc.checkpoint import load_model
 from immersions.cpc.data import AudioCorpus
 from immersions.cpc.probe import (PROBE_REGULARIZATION, format_split_table, format_table, run_probe_splits,
                                   splits_to_dict)
+from immersions.cpc.track_probe import (CLIP_SECONDS, format_track_table, probe_sources, run_track_task)
 from immersions.cpc.train import set_cpu_threads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``probe`` command."""
-    parser = subparsers.add_parser("probe", help="linear probes (composer, instrument, ...) of a CPC model")
+    parser = subparsers.add_parser(
+        "probe", help="linear probes (composer, instrument, track, ...) of a CPC model",
+        description="Linear probes of a CPC model's mean-pooled contexts c. On a score corpus: composer and "
+                    "instrument, split by piece. On a recordings corpus (immersions data recordings): the "
+                    "article's track identification, one task per source: N tracks cut into 4-s clips, fitted on "
+                    "the first 70 %% of each and tested on the last 30 %%, beside the untrained network, the "
+                    "model's input statistics, a supervised network and chance.")
     parser.add_argument("model", help="checkpoint .pt, or the name of a shipped model (e.g. lean)")
     parser.add_argument("data", help="manifest .csv/.json, or a corpus folder holding manifest.csv")
-    parser.add_argument("--tasks", nargs="+", default=["composer", "instrument"],
-                        help="manifest columns to classify (default: %(default)s)")
+    parser.add_argument("--tasks", nargs="+", default=None,
+                        help="manifest columns to classify, or 'track' for track identification (default: track "
+                             "on a recordings corpus, else composer instrument)")
+    parser.add_argument("--tracks", type=int, default=15, help="tracks per track task (default: %(default)s)")
+    parser.add_argument("--clip-seconds", type=float, default=CLIP_SECONDS,
+                        help="clip length of the track task (default: %(default)s, as in the article)")
+    parser.add_argument("--sources", nargs="+", default=None,
+                        help="sources with a track task each (default: every source of the manifest)")
+    parser.add_argument("--untrained-seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="initialisations of the untrained network probed on the track task (default: %(default)s)")
+    parser.add_argument("--taps", nargs="*", default=[], metavar="TAP",
+                        help="also probe these taps' outputs on the track task; 'all' for every tap")
     parser.add_argument("--clips-per-file", type=int, default=8)
     parser.add_argument("--test-fraction", type=float, default=0.25, help="fraction of pieces held out")
     parser.add_argument("--baseline-steps", type=int, default=0,
@@ -54,10 +72,12 @@ def run(args: argparse.Namespace) -> int:
     """Load the model and data, probe, print the table and optionally write JSON."""
     set_cpu_threads(args.threads)
     model = load_model(args.model, args.device)
+    if args.tasks == ["track"] or (args.tasks is None and _has_sources(args.data)):
+        return _run_tracks(args, model)
     corpus = AudioCorpus.from_source(args.data, model.config.sample_rate, model.clip_samples(args.n_context),
                                      cache_dir=args.cache_dir)
     reports = run_probe_splits(
-        model, corpus, args.tasks, seeds=args.seed, clips_per_file=args.clips_per_file,
+        model, corpus, args.tasks or ["composer", "instrument"], seeds=args.seed, clips_per_file=args.clips_per_file,
         test_fraction=args.test_fraction, batch_size=args.batch_size, baseline_steps=args.baseline_steps,
         baseline_lr=args.baseline_lr, model_name=Path(args.model).stem, regularization=args.regularization,
         baseline_validation=args.baseline_validation or None, baseline_eval_every=args.baseline_eval_every,
@@ -70,5 +90,40 @@ def run(args: argparse.Namespace) -> int:
         result = splits_to_dict(reports)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2), encoding="utf-8")
+        print(f"report written to {args.out}")
+    return 0
+
+
+def _has_sources(data: str) -> bool:
+    """Whether the data is a recordings manifest (it has a ``source`` column)."""
+    manifest = Path(data) / "manifest.csv" if Path(data).is_dir() else Path(data)
+    if manifest.suffix.lower() != ".csv" or not manifest.is_file():
+        return False
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        return "source" in next(csv.reader(handle), [])
+
+
+def _run_tracks(args: argparse.Namespace, model) -> int:
+    """One track-identification task per source; print the side-by-side table and optionally write JSON."""
+    sample_rate = model.config.sample_rate
+    if args.clip_seconds <= 0:
+        raise ValueError(f"--clip-seconds {args.clip_seconds} must be positive")
+    corpus = AudioCorpus.from_source(args.data, sample_rate, int(round(args.clip_seconds * sample_rate)),
+                                     cache_dir=args.cache_dir)
+    sources = args.sources or probe_sources(corpus)
+    unknown = sorted(set(sources) - set(probe_sources(corpus)))
+    if unknown:
+        raise ValueError(f"--sources {' '.join(unknown)}: not in {args.data}; its sources: "
+                         f"{', '.join(probe_sources(corpus))}")
+    taps = model.tap_names() if args.taps == ["all"] else args.taps
+    reports = [run_track_task(model, corpus, name=source, source=source, n_tracks=args.tracks, seed=args.seed[0],
+                              untrained_seeds=args.untrained_seeds, taps=taps, baseline_steps=args.baseline_steps,
+                              baseline_lr=args.baseline_lr, batch_size=args.batch_size,
+                              regularization=args.regularization, baseline_eval_every=args.baseline_eval_every)
+               for source in sources]
+    print(format_track_table(reports))
+    if args.out:
+        Path(args.out).write_text(json.dumps({"model": args.model, "track_tasks": [r.to_dict() for r in reports]},
+                                             indent=2), encoding="utf-8")
         print(f"report written to {args.out}")
     return 0
