@@ -1,7 +1,7 @@
 """Build a corpus of real recordings: every audio file under some folders, decoded once and made uniform.
 
 The score corpus is General-MIDI renders; a model trained only on those hears recorded music poorly. This
-builder takes recorded music as it comes (ogg, flac, mp3 or wav, any rate, mono or stereo), decodes it with
+builder takes recorded music as it comes (ogg vorbis, opus, flac, mp3 or wav, any rate, mono or stereo), decodes it with
 libsndfile (through soundfile), mixes it to mono, resamples it to the model's rate, normalises its
 integrated loudness (ITU-R BS.1770, through pyloudnorm) and drops leading and trailing silence. Each track
 becomes one FLAC file and one manifest row (source, track, duration, licence), so training and the track
@@ -27,7 +27,7 @@ from .data import read_manifest, resample
 
 logger = logging.getLogger(__name__)
 
-RECORDING_SUFFIXES = (".ogg", ".oga", ".flac", ".mp3", ".wav")
+RECORDING_SUFFIXES = (".ogg", ".oga", ".opus", ".flac", ".mp3", ".wav")
 MANIFEST_NAME = "manifest.csv"
 TARGET_LOUDNESS = -23.0
 """Integrated loudness (LUFS) every track is brought to: EBU R 128's programme level, with headroom."""
@@ -167,8 +167,13 @@ def decode_track(job: DecodeJob) -> float:
     if out_path.is_file():
         info = sf.info(str(out_path))
         return info.frames / info.samplerate
-    audio = decode(job.original, job.sample_rate)
-    audio = trim_silence(audio)
+    try:
+        seconds = sf.info(job.original).duration
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise ValueError(f"{job.original} is not a readable audio file: {exc}") from exc
+    if seconds < job.min_seconds:  # effects and jingles: not worth decoding
+        raise ValueError(f"{job.original} lasts {seconds:.1f} s, less than min_seconds={job.min_seconds}")
+    audio = trim_silence(decode(job.original, job.sample_rate))
     if len(audio) < job.min_seconds * job.sample_rate:
         raise ValueError(f"{job.original} has {len(audio) / job.sample_rate:.1f} s of sound after trimming "
                          f"silence, less than min_seconds={job.min_seconds}")

@@ -25,7 +25,7 @@ def _music(seconds: float, rate: int, channels: int, pitch: float, seed: int) ->
 
 @pytest.fixture
 def folders(tmp_path):
-    """Two sources of generated files: ogg, flac and wav; mono and stereo; 8 to 96 kHz; a silent file
+    """Two sources of generated files: ogg vorbis, opus, flac and wav; mono and stereo; 8 to 96 kHz; a silent file
     and a corrupt one; a DEP-5 copyright file in one of them."""
     first, second = tmp_path / "pack-a", tmp_path / "pack-b"
     (first / "music").mkdir(parents=True)
@@ -37,6 +37,7 @@ def folders(tmp_path):
     sf.write(first / "silent.wav", np.zeros((3 * 8000, 1), dtype=np.float32), 8000)
     (first / "broken.ogg").write_bytes(b"OggS not really an ogg file" * 50)
     sf.write(second / "three.wav", _music(3, 8000, 2, 440, 2), 8000)
+    sf.write(second / "four.opus", _music(3, 48000, 2, 550, 3), 48000, format="OGG", subtype="OPUS")
     (second / "usr" / "share" / "doc" / "pack-b" / "copyright").write_text(
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
         "Files: *\nCopyright: someone\nLicense: CC-BY-SA-3.0\n text\n")
@@ -48,7 +49,7 @@ def test_builds_uniform_tracks_and_manifest(folders, tmp_path, caplog):
     out = tmp_path / "corpus"
     with caplog.at_level(logging.WARNING):
         entries = build_recordings([str(first), f"named={second}"], out, sample_rate=RATE, min_seconds=1.0)
-    assert sorted(e.piece for e in entries) == ["named/three", "pack-a/music/one", "pack-a/music/two"]
+    assert sorted(e.piece for e in entries) == ["named/four", "named/three", "pack-a/music/one", "pack-a/music/two"]
     messages = caplog.text
     assert "broken.ogg" in messages and "not a readable audio file" in messages
     assert "silent.wav" in messages
@@ -77,7 +78,7 @@ def test_rebuild_resumes_and_exclude_leaves_tracks_out(folders, tmp_path):
     assert {e.path: (out / e.path).stat().st_mtime_ns for e in again} == written
     rest = build_recordings([str(first), str(second)], tmp_path / "rest", sample_rate=RATE, min_seconds=1.0,
                             exclude_manifests=[out / "manifest.csv"])
-    assert [e.piece for e in rest] == ["pack-b/three"]
+    assert sorted(e.piece for e in rest) == ["pack-b/four", "pack-b/three"]
     assert not list((tmp_path / "rest").rglob("*.partial*"))
 
 
@@ -114,7 +115,7 @@ def test_command_line(folders, tmp_path, capsys):
     first, second = folders
     assert main(["data", "recordings", str(first), str(second), str(tmp_path / "c"), "--sample-rate", str(RATE),
                  "--min-seconds", "1"]) == 0
-    assert "3 tracks" in capsys.readouterr().out
+    assert "4 tracks" in capsys.readouterr().out
     assert main(["data", "recordings", str(tmp_path / "nowhere"), str(tmp_path / "d")]) == 1
     assert "nowhere" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
