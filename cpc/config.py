@@ -107,6 +107,13 @@ CONFIGS: dict[str, CPCConfig] = {
         encoder=_with_channels(SEED_ENCODER, (8, 12, 16, 24, 32, 48, 96, 128)),
         ar=_with_channels(SEED_AR, (128, 128, 128, 128, 96, 96, 96, 96, 96)),
     ),
+    # lean's narrow front (where the maps are large and the cost lies) with wider late blocks: z of 256 and
+    # c of 192 features, so what tells recordings apart survives the funnel from 216 bins to one
+    "wide": CPCConfig(
+        name="wide",
+        encoder=_with_channels(SEED_ENCODER, (8, 12, 16, 24, 32, 64, 128, 256)),
+        ar=_with_channels(SEED_AR, (192,) * 9),
+    ),
 }
 
 

@@ -103,8 +103,16 @@ def detect_licence(folder: Path) -> str:
 
 
 def list_recordings(folder: Path) -> list[Path]:
-    """Audio files below a folder, sorted, following no symbolic links out of it."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in RECORDING_SUFFIXES and p.is_file())
+    """Audio files below a folder, sorted; a file reached again through a symbolic link (a game's
+    per-language folders linking one soundtrack, say) is listed once, under its first name."""
+    seen: set[Path] = set()
+    files = []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in RECORDING_SUFFIXES and p.is_file()):
+        real = path.resolve()
+        if real not in seen:
+            seen.add(real)
+            files.append(path)
+    return files
 
 
 def track_name(folder: Path, path: Path) -> str:

@@ -34,6 +34,8 @@ def folders(tmp_path):
     sf.write(first / "music" / "one.ogg", np.concatenate([silence, _music(3, RATE, 1, 220, 0), silence]),
              RATE, format="OGG", subtype="VORBIS")
     sf.write(first / "music" / "two.flac", _music(3, 96000, 2, 330, 1), 96000, format="FLAC")
+    (first / "music-en").mkdir()
+    (first / "music-en" / "two.flac").symlink_to(first / "music" / "two.flac")  # the same track again
     sf.write(first / "silent.wav", np.zeros((3 * 8000, 1), dtype=np.float32), 8000)
     (first / "broken.ogg").write_bytes(b"OggS not really an ogg file" * 50)
     sf.write(second / "three.wav", _music(3, 8000, 2, 440, 2), 8000)
