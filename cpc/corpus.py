@@ -48,7 +48,7 @@ AUDIO_FORMATS = ("flac", "ogg")
 ANALYSIS_SUFFIXES = (".rntxt",)
 MANIFEST_NAME = "manifest.csv"
 INSTALL_HINT = ("install them with `apt-get install -y fluidsynth fluid-soundfont-gm` "
-                "and `pip install 'immersions[corpus]'` (music21)")
+                "and `pip install -e '.[corpus]'` in the immersions clone (music21)")
 
 
 @dataclass(frozen=True)

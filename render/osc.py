@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
 """The port ``immersions steer`` sends to unless told otherwise (``immersions optimize --osc-port 9000``)."""
-OSC_HINT = "pip install 'immersions[osc]' (python-osc)"
+OSC_HINT = "pip install -e '.[osc]' in the immersions clone (brings python-osc)"
 
 
 class OscControl:
