@@ -28,9 +28,24 @@ def _version() -> str:
         return "unknown"
 
 
+class UsageError(ValueError):
+    """A command line argparse refuses; ``main`` reports it like any other bad input, in one line."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser (subcommands' parsers too) whose errors reach ``main`` instead of exiting."""
+
+    def error(self, message: str):
+        raise UsageError(self.prog, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(prog="immersions", description=__doc__)
+    parser = Parser(prog="immersions", description=__doc__)
     parser.add_argument("--version", action="version", version=f"immersions {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -60,7 +75,11 @@ def _terminate_as_interrupt() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(f"{exc.prog}: error: {exc} (see {exc.prog} --help)", file=sys.stderr)
+        return 1
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
@@ -72,9 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"immersions {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
         logging.getLogger("immersions").debug("command failed", exc_info=True)
-        print(f"immersions {args.command}: error: {exc}", file=sys.stderr)
+        print(f"immersions {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
 
 

@@ -7,38 +7,11 @@ from pathlib import Path
 import soundfile
 
 from ..app import DEFAULT_MAX_EDGES, DEFAULT_PRESET, render_activation_video
-from ..app_inputs import load_clip, load_model
+from ..app_inputs import check_audio_path, load_clip, load_model
 from ..demo_audio import DEMO_SECONDS, demo_clip
+from ..offscreen import check_frame_size
 from ..video import PRESETS
-
-DEFAULT_SIZE = "1280x720"
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``WIDTHxHEIGHT`` as two positive integers."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(part.isdigit() and int(part) > 0 for part in parts):
-        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT in pixels, e.g. 1280x720; got {text!r}")
-    return int(parts[0]), int(parts[1])
-
-
-def positive_float(text: str) -> float:
-    """A positive finite number (seconds, frames per second)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """An integer >= 0 (counts)."""
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return int(text)
-
+from ._options import DEFAULT_SIZE, non_negative_int, parse_size, positive_float
 
 def add_video_options(parser: argparse.ArgumentParser, *, out: str, seconds: float | None) -> None:
     """Options shared by ``render`` and ``demo``: output, size, frame rate, clip length, seed and speed."""
@@ -77,9 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *, still: bool) -> dict[str, Path]:
     """Load the model and clip, render, and return the files written by kind: video, activations, layout
-    (unless one was given), still and the demo music (when no audio file was given)."""
-    if args.layout is not None and not args.layout.is_file():
-        raise FileNotFoundError(f"layout file {str(args.layout)!r} does not exist")
+    (unless one was given), still and the demo music (when no audio file was given). Every argument is
+    checked before any work, so a bad one leaves no file behind."""
+    check_frame_size(*args.size)
+    if args.layout is not None:
+        load_layout(args.layout)  # a wrong or damaged file is refused now, not after the model has listened
+    if audio is not None:
+        check_audio_path(audio)
     model = load_model(model_spec, seed=args.seed)
     sample_rate = model.config.sample_rate
     if audio is None:

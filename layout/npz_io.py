@@ -1,0 +1,72 @@
+"""Read and write the package's ``.npz`` files (layouts, graphs, activations): plain arrays, no pickle.
+
+Reading says what a wrong file is (missing, a folder, damaged, a single array, another kind of ours, another
+program's) in one sentence that names it; writing goes to a temporary file renamed into place, so a failure
+never leaves a half-written file where a whole one is expected.
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+# The arrays by which each kind of file is recognised (for saying what a wrong file is).
+SIGNATURES = {"layout": ("positions", "layers"), "activations": ("values", "layer_names"),
+              "graph": ("layer_names", "edges")}
+_UNREADABLE = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _what(names: Sequence[str]) -> str:
+    """What a .npz with these arrays is, as far as this package knows."""
+    for kind, signature in SIGNATURES.items():
+        if all(name in names for name in signature):
+            return f"a saved {kind} file"
+    return f"an .npz of another program (arrays {sorted(names)})"
+
+
+def read_arrays(path: str | os.PathLike, kind: str, names: Sequence[str], version: int) -> dict[str, np.ndarray]:
+    """The arrays ``names`` of a ``kind`` file (``format_version`` must equal ``version``), read in full."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder, not a {kind} .npz file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{kind} file {str(path)!r} does not exist")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except _UNREADABLE as exc:
+        raise ValueError(f"{str(path)!r} is not a {kind} file: not a readable .npz archive (damaged, truncated or "
+                         f"another format: {type(exc).__name__})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{str(path)!r} holds a single array, not a {kind} .npz file")
+    with data:
+        missing = [name for name in ("format_version", *names) if name not in data.files]
+        if missing:
+            raise ValueError(f"{str(path)!r} is {_what(data.files)}, not a {kind} file (it lacks {missing})")
+        try:
+            arrays = {name: data[name] for name in ("format_version", *names)}
+        except _UNREADABLE as exc:
+            raise ValueError(f"{str(path)!r} is damaged: its arrays do not read ({type(exc).__name__})") from None
+    found = int(arrays.pop("format_version"))
+    if found != version:
+        raise ValueError(f"{str(path)!r} has {kind} format version {found}; this version reads format {version} only")
+    return arrays
+
+
+def write_arrays(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
+    """Write ``arrays`` to ``path`` (``.npz`` appended when missing, as numpy does) as a whole: a temporary file
+    in the same folder, then renamed; returns the path written."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with open(partial, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
