@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict, fields
 from importlib import resources
 from pathlib import Path
@@ -80,7 +81,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses anyway
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # any unreadable file: bytes, a pickle of objects, a damaged archive
         raise not_a_checkpoint(path, f"it does not load as tensors, numbers and strings ({type(exc).__name__})") \
             from None

@@ -20,12 +20,12 @@ SIGNATURES = {"layout": ("positions", "layers"), "activations": ("values", "laye
 _UNREADABLE = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
-def _what(names: Sequence[str]) -> str:
-    """What a .npz with these arrays is, as far as this package knows."""
+def _kind(names: Sequence[str]) -> str | None:
+    """Which of this package's files has these arrays (None: another program's)."""
     for kind, signature in SIGNATURES.items():
-        if all(name in names for name in signature):
-            return f"a saved {kind} file"
-    return f"an .npz of another program (arrays {sorted(names)})"
+        if "format_version" in names and all(name in names for name in signature):
+            return kind
+    return None
 
 
 def read_arrays(path: str | os.PathLike, kind: str, names: Sequence[str], version: int) -> dict[str, np.ndarray]:
@@ -43,9 +43,15 @@ def read_arrays(path: str | os.PathLike, kind: str, names: Sequence[str], versio
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise ValueError(f"{str(path)!r} holds a single array, not a {kind} .npz file")
     with data:
-        missing = [name for name in ("format_version", *names) if name not in data.files]
+        found = _kind(data.files)
+        if found is None:
+            raise ValueError(f"{str(path)!r} is an .npz of another program (arrays {sorted(data.files)}), "
+                             f"not a {kind} file")
+        if found != kind:
+            raise ValueError(f"{str(path)!r} is a saved {found} file, not a {kind} file")
+        missing = [name for name in names if name not in data.files]
         if missing:
-            raise ValueError(f"{str(path)!r} is {_what(data.files)}, not a {kind} file (it lacks {missing})")
+            raise ValueError(f"{str(path)!r} lacks the arrays {missing} of a {kind} file")
         try:
             arrays = {name: data[name] for name in ("format_version", *names)}
         except _UNREADABLE as exc:

@@ -4,12 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import soundfile
-
-from ..app import DEFAULT_MAX_EDGES, DEFAULT_PRESET, render_activation_video
-from ..app_inputs import check_audio_path, load_clip, load_model
+from ..defaults import DEFAULT_MAX_EDGES, DEFAULT_PRESET
 from ..demo_audio import DEMO_SECONDS, demo_clip
-from ..offscreen import check_frame_size
 from ..video import PRESETS
 from ._options import DEFAULT_SIZE, non_negative_int, parse_size, positive_float
 
@@ -52,7 +48,14 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
     """Load the model and clip, render, and return the files written by kind: video, activations, layout
     (unless one was given), still and the demo music (when no audio file was given). Every argument is
     checked before any work, so a bad one leaves no file behind."""
-    check_frame_size(*args.size)
+    import soundfile
+
+    from immersions.layout.io import load_layout
+
+    from ..app import render_activation_video
+    from ..app_inputs import check_audio_path, load_clip, load_model
+    from ..offscreen import check_frame_size
+
     if args.layout is not None:
         load_layout(args.layout)  # a wrong or damaged file is refused now, not after the model has listened
     if audio is not None:
@@ -64,6 +67,7 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
     else:
         clip = load_clip(audio, sample_rate, seconds=args.seconds)
     width, height = args.size
+    check_frame_size(width, height)
     written = {"video": args.out, "activations": args.out.with_suffix(".activations.npz")}
     if args.layout is None:
         written["layout"] = args.out.with_suffix(".npz")
