@@ -23,10 +23,11 @@ from typing import Callable
 from immersions.cpc.loop_control import SETTING_NAMES, LoopControl
 from immersions.cpc.objectives import Objective, parse_objective
 
+from .defaults import DEFAULT_OSC_HOST, DEFAULT_OSC_PORT
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 9000
+DEFAULT_HOST, DEFAULT_PORT = DEFAULT_OSC_HOST, DEFAULT_OSC_PORT
 """The port ``immersions steer`` sends to unless told otherwise (``immersions optimize --osc-port 9000``)."""
 OSC_HINT = "pip install -e '.[osc]' in the immersions clone (brings python-osc)"
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 import argparse
 import time
 
-from immersions.layout import zoo
-from immersions.layout.extract import DEFAULT_MAX_EDGES, extract, node_names
-from immersions.layout.graph_io import save_graph
+HELP = "extract the neuron graph of a model"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``graph`` command."""
-    parser = subparsers.add_parser("graph", help="extract the neuron graph of a model")
+    from immersions.layout import zoo
+    from immersions.layout.extract import DEFAULT_MAX_EDGES
+
+    parser = subparsers.add_parser("graph", help=HELP)
     parser.add_argument("model", choices=sorted(zoo.MODELS), help="zoo model")
     parser.add_argument("--input-shape", type=int, nargs="+", default=None, metavar="N",
                         help="example input shape, batch first (default: the model's own)")
@@ -31,6 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the model, extract its graph, print the summary and save it when asked."""
+    from immersions.layout import zoo
+    from immersions.layout.extract import extract, node_names
+    from immersions.layout.graph_io import save_graph
+
     model, example = zoo.build(args.model, input_shape=args.input_shape, seed=args.seed)
     if args.list_nodes:
         print("\n".join(node_names(model, example)))

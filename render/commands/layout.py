@@ -5,29 +5,27 @@ import argparse
 import time
 from pathlib import Path
 
-import imageio.v3 as iio
-import numpy as np
+from typing import TYPE_CHECKING
 
-from immersions.layout.backends import BACKENDS
-from immersions.layout.forces import ForceParams
-from immersions.layout.io import save_layout
-from immersions.layout.quality import neighborhood_preservation
-from immersions.layout.simulate import ForceLayout
-from immersions.layout.sources import graph_names, resolve_graph
+if TYPE_CHECKING:
+    import numpy as np
 
-from ..app_inputs import check_device
-
+HELP = "lay out a neuron graph with the multilevel force simulation"
 # Colour per layer, cycled (Okabe-Ito, readable on white and for colour-blind viewers).
-PALETTE = np.array([[0, 114, 178], [230, 159, 0], [0, 158, 115], [204, 121, 167], [86, 180, 233],
-                    [213, 94, 0], [240, 228, 66], [0, 0, 0]], np.uint8)
+PALETTE = ((0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167), (86, 180, 233), (213, 94, 0),
+           (240, 228, 66), (0, 0, 0))
 MIN_PICTURE = 16
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``layout`` command."""
+    from immersions.layout.backends import BACKENDS
+    from immersions.layout.forces import ForceParams
+    from immersions.layout.sources import graph_names
+
     defaults = ForceParams()
-    parser = subparsers.add_parser("layout", help="lay out a neuron graph with the multilevel force simulation")
+    parser = subparsers.add_parser("layout", help=HELP)
     parser.add_argument("graph", metavar="MODEL_OR_GRAPH", help=f"one of {graph_names()}")
     parser.add_argument("--out", default="layout.npz", help="layout file to write (default: %(default)s)")
     parser.add_argument("--png", default=None,
@@ -53,6 +51,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build or load the graph, lay it out, save the layout and its picture. The options are checked first, so
     a bad one costs no layout and leaves no file."""
+    import imageio.v3 as iio
+
+    from immersions.layout.forces import ForceParams
+    from immersions.layout.io import save_layout
+    from immersions.layout.quality import neighborhood_preservation
+    from immersions.layout.simulate import ForceLayout
+    from immersions.layout.sources import resolve_graph
+
+    from ..app_inputs import check_device
+
     check_picture_options(args)
     check_device(args.device)
     params = ForceParams(k=args.k, theta=args.theta, centering=args.centering, fine_iter=args.fine_iter)
@@ -84,6 +92,8 @@ def check_picture_options(args: argparse.Namespace) -> None:
 
 def rasterize(positions: np.ndarray, layer_index: np.ndarray, size: int) -> np.ndarray:
     """An RGB picture ``(size, size, 3)`` of the points (first two coordinates), coloured by layer."""
+    import numpy as np
+
     if size < MIN_PICTURE:
         raise ValueError(f"size must be >= {MIN_PICTURE} pixels, got {size}")
     xy = positions[:, :2].astype(np.float64)
@@ -91,7 +101,7 @@ def rasterize(positions: np.ndarray, layer_index: np.ndarray, size: int) -> np.n
     margin = max(2, size // 64)
     pixels = ((xy - low) / (span if span > 0 else 1.0) * (size - 1 - 2 * margin) + margin).astype(np.int64)
     image = np.full((size, size, 3), 255, np.uint8)
-    colour = PALETTE[layer_index % len(PALETTE)]
+    colour = np.array(PALETTE, np.uint8)[layer_index % len(PALETTE)]
     radius = 1 if len(xy) > 20_000 else 2
     for dy in range(-radius + 1, radius):
         for dx in range(-radius + 1, radius):

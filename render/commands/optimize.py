@@ -8,18 +8,9 @@ from functools import reduce
 from operator import add
 from pathlib import Path
 
-import torch
+from immersions.cpc.settings import START_KINDS, OptimizeSettings, Regularization
 
-from immersions.cpc.loop_control import LoopControl, grow_loop
-from immersions.cpc.objectives import parse_objective
-from immersions.cpc.optimize import START_KINDS, OptimizeSettings, check_objective, start_clip, tap_shapes
-from immersions.cpc.regularizers import Regularization
-from immersions.cpc.train import set_cpu_threads
-
-from ..app_inputs import check_audio_path, check_device, load_clip, load_model
-from ..clip_folder import ClipFolder
-from ..live import run_live
-from ..osc import DEFAULT_HOST, OscControl
+from ..defaults import DEFAULT_OSC_HOST
 from ._options import DEFAULT_SIZE, add_field_options, field_values, parse_size, positive_float, positive_int
 
 _REGULARIZER_HELP = {
@@ -34,10 +25,13 @@ _REGULARIZER_HELP = {
 }
 
 
+HELP = "turn silence, noise or a clip into sound that excites chosen neurons"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``optimize`` command; every Regularization field is an option."""
     parser = subparsers.add_parser(
-        "optimize", help="turn silence, noise or a clip into sound that excites chosen neurons",
+        "optimize", help=HELP,
         description="Input optimisation: gradient ascent on the samples of a clip so that the chosen neurons "
                     "fire, with the article's regularisers; each loop starts from the last. Writes "
                     "OUT_DIR/clip_000.wav, ..., loop.wav (all clips in a row) and scores.json.")
@@ -71,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="steer the clips to come over OSC on this UDP port: /objective SPEC..., "
                              "/start silence|noise|origin, /steps, /lr, /seed and every regulariser (/pitch_shift 4, "
                              "...); each change applies from the next clip (needs python-osc)")
-    parser.add_argument("--osc-host", default=DEFAULT_HOST,
+    parser.add_argument("--osc-host", default=DEFAULT_OSC_HOST,
                         help="address to listen for OSC on (default: %(default)s, this machine only)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda when there is "
@@ -91,6 +85,16 @@ def _print_taps(shapes: dict[str, tuple[int, ...]]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Optimise ``--loops`` clips and write them, their concatenation and the scores."""
+    from immersions.cpc.loop_control import LoopControl, grow_loop
+    from immersions.cpc.objectives import parse_objective
+    from immersions.cpc.optimize import check_objective, start_clip, tap_shapes
+    from immersions.cpc.train import set_cpu_threads
+
+    from ..app_inputs import check_audio_path, check_device, load_clip, load_model
+    from ..clip_folder import ClipFolder
+    from ..live import run_live
+    from ..osc import OscControl
+
     set_cpu_threads(args.threads)
     device = check_device(args.device)
     if args.start not in START_KINDS:

@@ -5,18 +5,14 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
+from immersions.cpc.settings import PROBE_REGULARIZATION
 
-from immersions.cpc.checkpoint import load_model
-from immersions.cpc.data import AudioCorpus
-from immersions.cpc.probe import (PROBE_REGULARIZATION, format_split_table, format_table, run_probe_splits,
-                                  splits_to_dict)
-from immersions.cpc.train import set_cpu_threads
+HELP = "linear probes (composer, instrument, ...) of a CPC model"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``probe`` command."""
-    parser = subparsers.add_parser("probe", help="linear probes (composer, instrument, ...) of a CPC model")
+    parser = subparsers.add_parser("probe", help=HELP)
     parser.add_argument("model", help="checkpoint .pt, or the name of a shipped model (e.g. lean)")
     parser.add_argument("data", help="manifest .csv/.json, or a corpus folder holding manifest.csv")
     parser.add_argument("--tasks", nargs="+", default=["composer", "instrument"],
@@ -43,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--n-context", type=int, default=6, help="contexts per clip (sets the clip length)")
     parser.add_argument("--cache-dir", default=None, help="folder for decoded .npy audio")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=None, help="torch device, cpu or cuda[:N] (default: cuda when there is "
+                                                        "one, else cpu)")
     parser.add_argument("--out", default=None, help="write the report as JSON here")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)")
@@ -52,8 +49,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model and data, probe, print the table and optionally write JSON."""
+    from immersions.cpc.checkpoint import load_model
+    from immersions.cpc.data import AudioCorpus
+    from immersions.cpc.probe import format_split_table, format_table, run_probe_splits, splits_to_dict
+    from immersions.cpc.train import set_cpu_threads
+
+    from ..app_inputs import check_device
+
     set_cpu_threads(args.threads)
-    model = load_model(args.model, args.device)
+    model = load_model(args.model, check_device(args.device))
     corpus = AudioCorpus.from_source(args.data, model.config.sample_rate, model.clip_samples(args.n_context),
                                      cache_dir=args.cache_dir)
     reports = run_probe_splits(

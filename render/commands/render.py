@@ -4,9 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..defaults import DEFAULT_MAX_EDGES, DEFAULT_PRESET
-from ..demo_audio import DEMO_SECONDS, demo_clip
-from ..video import PRESETS
+from ..defaults import DEFAULT_MAX_EDGES, DEFAULT_PRESET, DEMO_SECONDS, PRESETS
 from ._options import DEFAULT_SIZE, non_negative_int, parse_size, positive_float
 
 def add_video_options(parser: argparse.ArgumentParser, *, out: str, seconds: float | None) -> None:
@@ -27,10 +25,13 @@ def add_video_options(parser: argparse.ArgumentParser, *, out: str, seconds: flo
                              "(default: %(default)s)")
 
 
+HELP = "render a video of a model's neurons listening to a clip"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``render`` command."""
     parser = subparsers.add_parser(
-        "render", help="render a video of a model's neurons listening to a clip",
+        "render", help=HELP,
         description="Render an activation video with sound: the clip goes through the model, its neurons are laid "
                     "out by a force layout charged with their activity and lit by their activations.")
     parser.add_argument("--model", default="lean",
@@ -54,6 +55,7 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
 
     from ..app import render_activation_video
     from ..app_inputs import check_audio_path, load_clip, load_model
+    from ..demo_audio import demo_clip
     from ..offscreen import check_frame_size
 
     if args.layout is not None:

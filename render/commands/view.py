@@ -5,11 +5,15 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from ..animation import ACTIVATION_RATE, DEFAULT_CYCLE, default_timeline
 from ..defaults import DEFAULT_MAX_EDGES
 from ._options import DEFAULT_SIZE, non_negative_int, parse_size, positive_float
+
+if TYPE_CHECKING:
+    import numpy as np
+
+HELP = "watch a layout light up with its activations (needs a display)"
 
 
 @dataclass(frozen=True)
@@ -30,9 +34,12 @@ def load_view_data(layout_path: Path, activations_path: Path | None, audio_path:
 
     Activations without a recorded frame rate are taken to run at the default hop rate (44100 / 4096 Hz).
     """
+    import numpy as np
+
     from immersions.layout.activations import Activations
     from immersions.layout.io import load_layout
 
+    from ..animation import ACTIVATION_RATE
     from ..app_inputs import read_sound
 
     layout = load_layout(layout_path)
@@ -62,6 +69,7 @@ def _shapes(layers: tuple) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Open the viewer and block until it is closed."""
+    from ..animation import default_timeline
     from ..window import Window, require_display
 
     data = load_view_data(args.layout, args.activations, args.audio)  # the files are checked first
@@ -83,8 +91,9 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``view`` subcommand."""
-    parser = subparsers.add_parser("view", help="watch a layout light up with its activations (needs a display)",
-                                   description=__doc__)
+    from ..animation import DEFAULT_CYCLE
+
+    parser = subparsers.add_parser("view", help=HELP, description=HELP)
     parser.add_argument("layout", type=Path, help="layout .npz written by the layout step")
     parser.add_argument("--activations", type=Path, help="activations .npz recorded for the same network")
     parser.add_argument("--audio", type=Path, help="sound file played along (needs the sounddevice package)")
