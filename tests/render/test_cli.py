@@ -51,3 +51,12 @@ def test_version_is_looked_up_when_asked(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.startswith("immersions ")
+
+
+def test_optimize_runs_on_one_thread_unless_told_and_says_why(capsys):
+    from immersions.render.cli import build_parser
+
+    assert build_parser("optimize").parse_args(["optimize", "--objective", "ar"]).threads == 1
+    with pytest.raises(SystemExit):
+        main(["optimize", "--help"])
+    assert "default: 1: on a machine shared with other busy processes" in " ".join(capsys.readouterr().out.split())
