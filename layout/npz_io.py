@@ -1,16 +1,18 @@
 """Read and write the package's ``.npz`` files (layouts, graphs, activations): plain arrays, no pickle.
 
 Reading says what a wrong file is (missing, a folder, damaged, a single array, another kind of ours, another
-program's) in one sentence that names it; writing goes to a temporary file renamed into place, so a failure
-never leaves a half-written file where a whole one is expected.
+program's) in one sentence that names it; writing goes to a temporary file renamed into place
+(``whole_file``, also for the application's other outputs), so a failure never leaves a half-written file
+where a whole one is expected.
 """
 from __future__ import annotations
 
 import os
 import zipfile
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -68,11 +70,19 @@ def write_arrays(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    partial = path.with_name(f".{path.name}.partial")
+    with whole_file(path) as partial, open(partial, "wb") as file:
+        np.savez(file, **arrays)
+    return path
+
+
+@contextmanager
+def whole_file(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` (hidden, same suffix, so writers that go by it still do) for the block
+    to write; renamed to ``path`` when the block succeeds, removed when it fails."""
+    path = Path(path)
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
-        with open(partial, "wb") as file:
-            np.savez(file, **arrays)
+        yield partial
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
-    return path

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 import soundfile
 
 from immersions.cpc.optimize import OptimizedClip
+from immersions.layout.npz_io import whole_file
 
 
 class ClipFolder:
@@ -51,17 +51,14 @@ class ClipFolder:
         loop = self.path / "loop.wav"
         self._write_sound(loop, np.concatenate(self.clips))
         report = {**self.report, "sample_rate": self.sample_rate, "clips": self.records}
-        scores = self.path / "scores.json"
-        partial = scores.with_name(f".{scores.name}.partial")
-        partial.write_text(json.dumps(json_safe(report), indent=2, allow_nan=False), encoding="utf-8")
-        os.replace(partial, scores)
+        with whole_file(self.path / "scores.json") as partial:
+            partial.write_text(json.dumps(json_safe(report), indent=2, allow_nan=False), encoding="utf-8")
         return loop
 
     def _write_sound(self, path: Path, samples: np.ndarray) -> None:
         """A WAV file written whole: a half-written clip never sits under its final name."""
-        partial = path.with_name(f".{path.name}.partial")
-        soundfile.write(partial, samples, self.sample_rate, format="WAV")
-        os.replace(partial, path)
+        with whole_file(path) as partial:
+            soundfile.write(partial, samples, self.sample_rate)
 
 
 def json_safe(value: Any) -> Any:

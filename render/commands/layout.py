@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     from immersions.layout.forces import ForceParams
     from immersions.layout.io import save_layout
+    from immersions.layout.npz_io import whole_file
     from immersions.layout.quality import neighborhood_preservation
     from immersions.layout.simulate import ForceLayout
     from immersions.layout.sources import resolve_graph
@@ -77,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     png = out.with_suffix(".png") if args.png is None else None if args.png.lower() == "none" else Path(args.png)
     print(f"saved layout to {out}")
     if png is not None:
-        iio.imwrite(png, rasterize(layout.positions[0], graph.layer_index(), args.size))
+        with whole_file(png) as partial:
+            iio.imwrite(partial, rasterize(layout.positions[0], graph.layer_index(), args.size))
         print(f"saved picture to {png}")
     return 0
 

@@ -52,6 +52,7 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
     import soundfile
 
     from immersions.layout.io import load_layout
+    from immersions.layout.npz_io import whole_file
 
     from ..app import render_activation_video
     from ..app_inputs import check_audio_path, load_clip, load_model
@@ -81,7 +82,8 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
                             max_edges=args.max_edges, preset=args.preset, progress=True)
     if audio is None:
         written["audio"] = args.out.with_suffix(".wav")
-        soundfile.write(written["audio"], clip, sample_rate)
+        with whole_file(written["audio"]) as partial:
+            soundfile.write(partial, clip, sample_rate)
     return written
 
 

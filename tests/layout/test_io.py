@@ -69,3 +69,17 @@ def test_unknown_version_and_missing_arrays_are_refused(layout, tmp_path):
     np.savez(tmp_path / "partial.npz", **arrays)
     with pytest.raises(ValueError, match="velocity"):
         load_layout(tmp_path / "partial.npz")
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path):
+    from immersions.layout.npz_io import whole_file, write_arrays
+
+    path = write_arrays(tmp_path / "a.npz", format_version=np.int64(1), x=np.arange(3))
+    with pytest.raises(RuntimeError, match="disk full"):
+        with whole_file(path) as partial:
+            partial.write_bytes(b"half an archive")
+            raise RuntimeError("disk full")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"]
+    with np.load(path) as data:
+        assert data["x"].tolist() == [0, 1, 2]
+    assert write_arrays(tmp_path / "b", x=np.zeros(1)).name == "b.npz"  # the suffix numpy would add
