@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 DEFAULT_SIZE = "1280x720"
@@ -58,3 +59,9 @@ def non_negative_int(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return int(text)
+
+
+def check_output_folder(path: str | Path | None, option: str) -> None:
+    """Refuse an output whose folder does not exist before the work that would end in writing it."""
+    if path is not None and not Path(path).resolve().parent.is_dir():
+        raise FileNotFoundError(f"{option} {str(path)!r}: the folder {str(Path(path).parent)!r} does not exist")

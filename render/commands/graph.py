@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from ._options import check_output_folder
+
 HELP = "extract the neuron graph of a model"
 
 
@@ -36,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from immersions.layout.extract import extract, node_names
     from immersions.layout.graph_io import save_graph
 
+    check_output_folder(args.out, "--out")
     model, example = zoo.build(args.model, input_shape=args.input_shape, seed=args.seed)
     if args.list_nodes:
         print("\n".join(node_names(model, example)))

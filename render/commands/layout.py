@@ -7,6 +7,8 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from ._options import check_output_folder
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..app_inputs import check_device
 
-    check_picture_options(args)
+    check_outputs(args)
     check_device(args.device)
     params = ForceParams(k=args.k, theta=args.theta, centering=args.centering, fine_iter=args.fine_iter)
     graph = resolve_graph(args.graph, seed=args.seed)
@@ -84,8 +86,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_picture_options(args: argparse.Namespace) -> None:
-    """Refuse a picture size or name that would fail only after the layout was computed and saved."""
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse an output name or picture size that would fail only after the layout was computed."""
+    check_output_folder(args.out, "--out")
+    if (args.png or "none").lower() != "none":
+        check_output_folder(args.png, "--png")
     if args.size < MIN_PICTURE:
         raise ValueError(f"--size must be >= {MIN_PICTURE} pixels, got {args.size}")
     if (args.png or "none").lower() != "none" and Path(args.png).suffix.lower() not in PICTURE_SUFFIXES:

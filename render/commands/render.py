@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..defaults import DEFAULT_MAX_EDGES, DEFAULT_PRESET, DEMO_SECONDS, PRESETS
-from ._options import DEFAULT_SIZE, non_negative_int, parse_size, positive_float
+from ._options import DEFAULT_SIZE, check_output_folder, non_negative_int, parse_size, positive_float
 
 def add_video_options(parser: argparse.ArgumentParser, *, out: str, seconds: float | None) -> None:
     """Options shared by ``render`` and ``demo``: output, size, frame rate, clip length, seed and speed."""
@@ -59,6 +59,7 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
     from ..demo_audio import demo_clip
     from ..offscreen import check_frame_size
 
+    check_output_folder(args.out, "--out")
     if args.layout is not None:
         load_layout(args.layout)  # a wrong or damaged file is refused now, not after the model has listened
     if audio is not None:

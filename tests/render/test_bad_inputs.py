@@ -130,6 +130,10 @@ def test_a_folder_given_as_audio_is_called_a_folder(files, tmp_path, capsys):
     (["demo", "--size", "0x720"], ["--size", "'0x720'"]),
     (["layout", "king-grid:4", "--size", "0"], ["--size", "0"]),
     (["layout", "king-grid:4", "--png", "picture.xyz"], ["--png", "picture.xyz"]),
+    (["layout", "king-grid:4", "--out", "no-folder/l.npz"], ["--out", "no-folder/l.npz", "does not exist"]),
+    (["layout", "king-grid:4", "--png", "no-folder/l.png"], ["--png", "no-folder/l.png", "does not exist"]),
+    (["graph", "audio", "--out", "no-folder/g.npz"], ["--out", "no-folder/g.npz", "does not exist"]),
+    (["render", "--out", "no-folder/v.mp4"], ["--out", "no-folder/v.mp4", "does not exist"]),
 ])
 def test_bad_values_are_named_with_their_option(argv, names, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
