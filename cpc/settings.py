@@ -85,3 +85,8 @@ class OptimizeSettings:
             raise ValueError(f"steps={self.steps} must be >= 0")
         if not self.lr > 0:
             raise ValueError(f"lr={self.lr} must be > 0")
+
+
+SETTING_NAMES = tuple(spec.name for spec in fields(OptimizeSettings) if spec.name != "regularization") + tuple(
+    spec.name for spec in fields(Regularization))
+"""What ``LoopControl.update`` changes while a loop grows: the optimiser's scalars and every regulariser."""
