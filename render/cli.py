@@ -17,8 +17,8 @@ DESCRIPTION = "immersions: see and hear what happens inside an audio neural netw
 
 
 def command_modules() -> list[str]:
-    """Names of the subcommand modules: each exposes ``HELP`` (its one line in ``immersions --help``) and
-    ``register(subparsers)``, whose parser sets ``func(args) -> int``. Dropping a module into
+    """Names of the subcommand modules: each exposes ``register(subparsers)``, whose parser sets
+    ``func(args) -> int``, and ``HELP`` (its line in ``immersions --help``). Dropping a module into
     ``render/commands/`` adds a subcommand. A module imports what its work needs (torch, OpenGL) inside its
     functions, so that loading it for the help costs nothing."""
     return sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
@@ -66,7 +66,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in command_modules():
         module = importlib.import_module(f"{commands.__name__}.{name}")
-        if command in (None, name):
+        if command in (None, name) or not hasattr(module, "HELP"):  # without HELP: registered in full
             module.register(subparsers)
         else:
             subparsers.add_parser(name, help=module.HELP)
