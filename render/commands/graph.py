@@ -11,11 +11,10 @@ HELP = "extract the neuron graph of a model"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``graph`` command."""
-    from immersions.layout import zoo
-    from immersions.layout.extract import DEFAULT_MAX_EDGES
+    from immersions.layout.defaults import DEFAULT_MAX_EDGES, ZOO_INPUT_SHAPES
 
     parser = subparsers.add_parser("graph", help=HELP)
-    parser.add_argument("model", choices=sorted(zoo.MODELS), help="zoo model")
+    parser.add_argument("model", choices=sorted(ZOO_INPUT_SHAPES), help="zoo model")
     parser.add_argument("--input-shape", type=int, nargs="+", default=None, metavar="N",
                         help="example input shape, batch first (default: the model's own)")
     parser.add_argument("--layers", nargs="+", default=None, metavar="NAME",

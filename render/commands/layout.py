@@ -23,7 +23,7 @@ PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``layout`` command."""
     from immersions.layout.backends import BACKENDS
-    from immersions.layout.forces import ForceParams
+    from immersions.layout.params import ForceParams
     from immersions.layout.sources import graph_names
 
     defaults = ForceParams()
@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     a bad one costs no layout and leaves no file."""
     import imageio.v3 as iio
 
-    from immersions.layout.forces import ForceParams
     from immersions.layout.io import save_layout
+    from immersions.layout.params import ForceParams
     from immersions.layout.npz_io import whole_file
     from immersions.layout.quality import neighborhood_preservation
     from immersions.layout.simulate import ForceLayout
