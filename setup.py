@@ -35,6 +35,7 @@ setup(
         "tqdm>=4.60",
         "soundfile>=0.12",
         "scikit-learn>=1.3",
+        "scipy>=1.10",
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "PySide6-Essentials>=6.5", "librosa>=0.10",
@@ -44,6 +45,7 @@ setup(
         "sound": ["sounddevice>=0.4"],
         "osc": ["python-osc>=1.8"],
         "corpus": ["music21>=9", "pyloudnorm>=0.1"],
+        "bench": ["igraph>=0.10", "fa2-modified>=0.3", "ogdf-py>=0.5"],  # the layout benchmark's peers
     },
     entry_points={"console_scripts": ["immersions=immersions.render.cli:main"]},
 )

@@ -7,6 +7,8 @@ Rows:
   nnAudio's ``CQT1992v2`` (one conv with every kernel padded to the longest) and ``CQT2010v2``
   (multi-rate, octave by octave) at the same sample rate, hop, bins and fmin, when nnAudio is installed.
 - ``inference``: one clip, eval mode, ``no_grad``, audio to (z, c), per config.
+- ``probe_features``: a batch of ``--probe-batch`` clips to mean-pooled c, as the probes extract their
+  features, reported as clips per second.
 - ``train_step``: forward, CPC loss, backward and an Adam step on a batch of clips, per config,
   reported as clips per second; on CUDA also with autocast (bfloat16) when ``--amp`` is given.
 - ``optimize``: input optimisation of one clip from noise for ``--optimize-steps`` steps with the default
@@ -108,6 +110,17 @@ def bench_model(args: argparse.Namespace, device: torch.device, name: str) -> li
     rows.append(row)
     print(f"inference {name:5s} one {args.seconds:.0f}-s clip {row['median_s'] * 1e3:9.1f} ms")
 
+    probe_batch = torch.randn(args.probe_batch, samples, device=device, generator=generator)
+
+    def features() -> None:
+        with torch.no_grad():
+            model(probe_batch)[1].mean(dim=1)
+    row = {"row": "probe_features", "config": name, "batch": args.probe_batch, "seconds": args.seconds}
+    row.update(_timed(features, device, args.warmup, args.repeats))
+    row["clips_per_s"] = args.probe_batch / row["median_s"]
+    rows.append(row)
+    print(f"probe features {name:5s} batch {args.probe_batch}: {row['clips_per_s']:8.2f} clips/s")
+
     model.train()
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
     amp_modes = [False] + ([True] if args.amp and device.type == "cuda" else [])
@@ -161,6 +174,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="clip length")
     parser.add_argument("--batch", type=int, default=4, help="clips per scaleogram batch")
     parser.add_argument("--train-batch", type=int, default=4, help="clips per training step")
+    parser.add_argument("--probe-batch", type=int, default=16, help="clips per probe feature batch")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--optimize-steps", type=int, default=20, help="input-optimisation steps per timed run")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict, fields
 from importlib import resources
 from pathlib import Path
@@ -67,22 +68,40 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     os.replace(partial, path)
 
 
+def not_a_checkpoint(path: Path, why: str) -> ValueError:
+    """The error for a file that is no checkpoint of this project. torch's own text is left out on purpose:
+    it suggests ``weights_only=False``, which would run whatever code a pickle carries."""
+    return ValueError(f"{str(path)!r} is not a checkpoint of this project (immersions CPC format {FORMAT_VERSION}): "
+                      f"{why}")
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by ``save_checkpoint`` (never unpickles arbitrary objects)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses anyway
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # any unreadable file: bytes, a pickle of objects, a damaged archive
+        raise not_a_checkpoint(path, f"it does not load as tensors, numbers and strings ({type(exc).__name__})") \
+            from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
-        raise ValueError(f"checkpoint {path} is not an immersions CPC checkpoint of format {FORMAT_VERSION}")
+        raise not_a_checkpoint(path, "it lacks the format marker")
     return payload
 
 
 def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> CPC:
     """The CPC model stored in a checkpoint, in eval mode."""
     payload = load_checkpoint(path, map_location)
-    model = CPC(config_from_dict(json.loads(payload["model_config"])))
-    model.load_state_dict(payload["model"])
+    try:
+        model = CPC(config_from_dict(json.loads(payload["model_config"])))
+        model.load_state_dict(payload["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        first_line = str(exc).strip().partition("\n")[0]  # a state dict's mismatch lists every key below
+        raise not_a_checkpoint(Path(path), f"its model does not rebuild ({type(exc).__name__}: {first_line})") \
+            from None
     return model.eval()
 
 

@@ -21,7 +21,6 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from .data import read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ AUDIO_FORMATS = ("flac", "ogg")
 ANALYSIS_SUFFIXES = (".rntxt",)
 MANIFEST_NAME = "manifest.csv"
 INSTALL_HINT = ("install them with `apt-get install -y fluidsynth fluid-soundfont-gm` "
-                "and `pip install 'immersions[corpus]'` (music21)")
+                "and `pip install -e '.[corpus]'` in the immersions clone (music21)")
 
 
 @dataclass(frozen=True)
@@ -269,10 +268,12 @@ def build_corpus(out_dir: str | Path, composers: Sequence[str] = DEFAULT_COMPOSE
         raise ValueError(f"workers={workers} must be at least 1")
     if sample_rate not in (22050, 44100):
         raise ValueError(f"sample_rate={sample_rate} is not one of (22050, 44100)")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from .data import read_manifest  # here: it brings torch, which the command line's help does without
+
     exclude_pieces = frozenset(entry.piece for manifest in exclude_manifests
                                for entry in read_manifest(manifest))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     jobs = plan_jobs(out_dir, composers, max_pieces, find_soundfont(soundfont), sample_rate,
                      max_seconds, audio_format, seed, exclude_pieces)
     entries = []

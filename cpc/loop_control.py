@@ -13,7 +13,7 @@ import itertools
 import logging
 import math
 import threading
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import numpy as np
@@ -21,18 +21,13 @@ from tqdm import tqdm
 
 from .model import CPC
 from .objectives import Objective
-from .optimize import START_KINDS, OptimizedClip, OptimizeSettings, optimize_clip, start_clip
-from .regularizers import Regularization
+from .optimize import OptimizedClip, optimize_clip, start_clip
+from .settings import SETTING_NAMES, START_KINDS, OptimizeSettings, Regularization
 
 logger = logging.getLogger(__name__)
 
 RESTART_KINDS = START_KINDS + ("origin",)
 """Fresh starts for the next clip: a new start clip of either kind, or the clip the loop began with."""
-
-SETTING_NAMES = tuple(spec.name for spec in fields(OptimizeSettings) if spec.name != "regularization") + tuple(
-    spec.name for spec in fields(Regularization))
-"""What ``LoopControl.update`` changes: the optimiser's scalars and every regulariser, by field name."""
-
 
 @dataclass(frozen=True)
 class ClipPlan:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -21,30 +21,14 @@ from tqdm import tqdm
 
 from .model import CPC
 from .objectives import Objective
-from .regularizers import Regularization, denoise, mask, noisy_gradient, pitch_shift, time_shift
+from .regularizers import denoise, mask, noisy_gradient, pitch_shift, time_shift
+from .settings import START_KINDS, OptimizeSettings
 
 logger = logging.getLogger(__name__)
 
-START_KINDS = ("silence", "noise")
 SILENCE_DITHER = 1e-4  # log power has zero gradient at exact silence, so "silence" starts as a whisper
 NOISE_LEVEL = 0.05     # standard deviation of the "noise" start
 MIN_FRAMES = 16        # scaleogram frames a clip needs to reach the last autoregressive tap
-
-
-@dataclass(frozen=True)
-class OptimizeSettings:
-    """Gradient ascent on the waveform: Adam steps and rate, regularisers, seed."""
-
-    steps: int = 200
-    lr: float = 2e-3
-    regularization: Regularization = field(default_factory=Regularization)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.steps < 0:
-            raise ValueError(f"steps={self.steps} must be >= 0")
-        if not self.lr > 0:
-            raise ValueError(f"lr={self.lr} must be > 0")
 
 
 @dataclass(frozen=True)

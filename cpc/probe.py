@@ -30,10 +30,10 @@ from tqdm import tqdm
 from .config import CPCConfig
 from .data import AudioCorpus
 from .model import CPC
+from .settings import PROBE_REGULARIZATION
 
 logger = logging.getLogger(__name__)
 
-PROBE_REGULARIZATION = (0.001, 0.01, 0.1, 1.0)
 """Inverse regularisation strengths C searched by the probe's grouped cross-validation."""
 
 

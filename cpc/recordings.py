@@ -23,7 +23,6 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from .data import read_manifest, resample
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +161,8 @@ def decode(path: str | Path, sample_rate: int) -> np.ndarray:
         raise ValueError(f"{path} holds no audio samples")
     if not np.isfinite(audio).all():
         raise ValueError(f"{path} holds non-finite samples (NaN or infinity)")
+    from .data import resample  # here: it brings torch, which the command line's help does without
+
     return resample(audio.mean(axis=1), rate, sample_rate)
 
 
@@ -247,6 +248,8 @@ def build_recordings(source_specs: Sequence[str], out_dir: str | Path, *, sample
         if any(name == other.name for other in sources):
             raise ValueError(f"two sources are named {name!r}; name them apart with NAME=FOLDER")
         sources.append(Source(name, folder, licence or detect_licence(folder)))
+    from .data import read_manifest  # here: it brings torch, which the command line's help does without
+
     exclude = frozenset(entry.piece for manifest in exclude_manifests for entry in read_manifest(manifest))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

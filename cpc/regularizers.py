@@ -9,35 +9,11 @@ coefficients every few steps. Every random choice comes from the caller's ``torc
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-
 import torch
 
+from .settings import Regularization  # noqa: F401 - re-exported: the settings moved to settings.py
+
 DENOISE_FFT = 1024
-
-
-@dataclass(frozen=True)
-class Regularization:
-    """Strengths of the regularisers; zero switches one off."""
-
-    time_shift: float = 0.1        # seconds: the largest roll of the waveform either way
-    pitch_shift: int = 2           # scaleogram bins either way (2 = a semitone at 24 bins per octave)
-    masks: int = 2                 # rectangles blanked per step
-    mask_frames: int = 16          # largest rectangle: frames (time) ...
-    mask_bins: int = 24            # ... and bins (frequency)
-    gradient_noise: float = 0.1    # noise std as a fraction of the gradient's std
-    denoise_every: int = 20        # steps between de-noising passes
-    denoise_strength: float = 0.5  # threshold as a multiple of the clip's mean STFT magnitude
-
-    def __post_init__(self) -> None:
-        for spec in fields(self):
-            if getattr(self, spec.name) < 0:
-                raise ValueError(f"regularization {spec.name}={getattr(self, spec.name)} must be >= 0")
-
-    @classmethod
-    def off(cls) -> "Regularization":
-        """Plain gradient ascent: every regulariser switched off."""
-        return cls(**{spec.name: 0 for spec in fields(cls)})
 
 
 def _uniform_int(low: int, high: int, generator: torch.Generator) -> int:

@@ -22,10 +22,10 @@ from tqdm import tqdm
 from .data import AudioCorpus
 from .model import CPC
 from .probe import PROBE_REGULARIZATION, Score, chance_score, logistic_probe, supervised_baseline
+from .settings import TRACK_CLIP_SECONDS
 
 logger = logging.getLogger(__name__)
 
-CLIP_SECONDS = 4.0
 TRAIN_FRACTION = 0.7
 BLOCK_CLIPS = 4
 """Neighbouring clips per cross-validation group (16 s at 4-s clips)."""
@@ -157,7 +157,7 @@ def run_track_task(model: CPC, corpus: AudioCorpus, *, name: str, source: str | 
                    baseline_eval_every: int = 250) -> TrackTaskReport:
     """Probe one track task (the tracks of ``source``, or of the whole corpus) with every feature row.
 
-    The clips are the corpus's clip length (``CLIP_SECONDS`` as the command line loads it).
+    The clips are the corpus's clip length (``TRACK_CLIP_SECONDS`` as the command line loads it).
     """
     files = choose_tracks(corpus, n_tracks, corpus.clip_samples, seed=seed, source=source)
     split = track_clips(corpus, files, corpus.clip_samples)

@@ -31,50 +31,13 @@ from .checkpoint import (config_from_dict, config_to_json, load_checkpoint, load
 from .config import CPCConfig
 from .data import AudioCorpus, RandomCrops
 from .model import CPC
+from .settings import TrainConfig
 
 logger = logging.getLogger(__name__)
 
-AMP_MODES = ("auto", "bf16", "fp16", "off")
 LAST_NAME = "last.pt"
 BEST_NAME = "best.pt"
 METRICS_NAME = "metrics.jsonl"
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run depends on besides the model configuration."""
-
-    data: str
-    out_dir: str
-    steps: int = 10000
-    batch_size: int = 16  # per rank
-    lr: float = 3e-4
-    weight_decay: float = 1e-4
-    warmup_steps: int = 500
-    min_lr_ratio: float = 0.05
-    grad_clip: float = 1.0
-    n_context: int = 6
-    variant: str = "cpc"
-    checkpoint_every: int = 250
-    validation_clips: int = 32
-    seed: int = 0
-    amp: str = "auto"
-    cache_dir: str | None = None
-    batch_by: str | None = None
-    init_from: str | None = None  # checkpoint or shipped model whose weights (and architecture) a fresh run starts from
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "checkpoint_every", "validation_clips", "n_context"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps={self.warmup_steps} must be >= 0")
-        if not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise ValueError(f"min_lr_ratio={self.min_lr_ratio} must lie in [0, 1]")
-        if self.amp not in AMP_MODES:
-            raise ValueError(f"amp={self.amp!r} is not one of {AMP_MODES}")
-        if self.variant not in ("cpc", "sat"):
-            raise ValueError(f"variant={self.variant!r} is not one of ('cpc', 'sat')")
 
 
 @dataclass

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from .connectivity import Space
 from .extract import tap_spaces, trace
 from .graph import Layer, NeuronGraph, layer_table
+from .npz_io import read_arrays, write_arrays
 
 ACTIVATIONS_FORMAT = 1
 ALIGN_MODES = ("finest", "coarsest")
@@ -49,26 +50,21 @@ class Activations:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write to ``.npz`` (plain arrays, no pickle)."""
-        np.savez(path, format_version=np.int64(ACTIVATIONS_FORMAT), values=self.values,
-                 layer_names=np.array([l.name for l in self.layers], dtype=np.str_),
-                 layer_channels=np.array([l.channels for l in self.layers], dtype=np.int64),
-                 layer_sizes=np.array([l.size for l in self.layers], dtype=np.int64),
-                 frame_rate=np.float64(np.nan if self.frame_rate is None else self.frame_rate))
+        write_arrays(path, format_version=np.int64(ACTIVATIONS_FORMAT), values=self.values,
+                     layer_names=np.array([l.name for l in self.layers], dtype=np.str_),
+                     layer_channels=np.array([l.channels for l in self.layers], dtype=np.int64),
+                     layer_sizes=np.array([l.size for l in self.layers], dtype=np.int64),
+                     frame_rate=np.float64(np.nan if self.frame_rate is None else self.frame_rate))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Activations":
         """Read activations written by ``save``."""
-        with np.load(path, allow_pickle=False) as data:
-            if "format_version" not in data or "values" not in data:
-                raise ValueError(f"{os.fspath(path)!r} is not saved activations (no format_version/values)")
-            version = int(data["format_version"])
-            if version != ACTIVATIONS_FORMAT:
-                raise ValueError(f"{os.fspath(path)!r} has activations format {version}; this version reads "
-                                 f"{ACTIVATIONS_FORMAT}")
-            layers = layer_table(zip(data["layer_names"].tolist(), data["layer_channels"].tolist(),
-                                     data["layer_sizes"].tolist()))
-            rate = float(data["frame_rate"])
-            return cls(data["values"].astype(np.float32, copy=False), layers, None if np.isnan(rate) else rate)
+        data = read_arrays(path, "activations", ("values", "layer_names", "layer_channels", "layer_sizes",
+                                                 "frame_rate"), ACTIVATIONS_FORMAT)
+        layers = layer_table(zip(data["layer_names"].tolist(), data["layer_channels"].tolist(),
+                                 data["layer_sizes"].tolist()))
+        rate = float(data["frame_rate"])
+        return cls(data["values"].astype(np.float32, copy=False), layers, None if np.isnan(rate) else rate)
 
 
 class ActivationRecorder:

@@ -34,12 +34,12 @@ from tqdm import tqdm
 
 from .connectivity import (OpCall, OpMap, Space, TensorArg, conventional_space, find_rule, is_nonlinearity,
                            movement_rule, run_op)
+from .defaults import DEFAULT_MAX_EDGES
 from .graph import EDGE_DTYPE, WEIGHT_DTYPE, Layer, NeuronGraph, layer_table
 from .relation import Relation, compose, edge_bound, identity, out_degrees, single_term, unite, write_edges
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_EDGES = 250_000_000
 BYTES_PER_EDGE = 2 * np.dtype(EDGE_DTYPE).itemsize + np.dtype(WEIGHT_DTYPE).itemsize
 
 

@@ -1,4 +1,4 @@
-"""Save and load a ``NeuronGraph`` as ``.npz`` (plain arrays, no pickle)."""
+"""Save and load a ``NeuronGraph`` as ``.npz`` (plain arrays, no pickle; ``npz_io`` says what a wrong file is)."""
 from __future__ import annotations
 
 import os
@@ -6,13 +6,14 @@ import os
 import numpy as np
 
 from .graph import EDGE_DTYPE, WEIGHT_DTYPE, NeuronGraph, layer_table
+from .npz_io import read_arrays, write_arrays
 
 GRAPH_FORMAT = 1
 
 
 def save_graph(graph: NeuronGraph, path: str | os.PathLike) -> None:
     """Write the layer table, edges and weights to ``path`` (``.npz``)."""
-    np.savez(
+    write_arrays(
         path,
         format_version=np.int64(GRAPH_FORMAT),
         layer_names=np.array([layer.name for layer in graph.layers], dtype=np.str_),
@@ -25,14 +26,9 @@ def save_graph(graph: NeuronGraph, path: str | os.PathLike) -> None:
 
 def load_graph(path: str | os.PathLike) -> NeuronGraph:
     """Read a graph written by ``save_graph``."""
-    with np.load(path, allow_pickle=False) as data:
-        if "format_version" not in data or "edges" not in data:
-            raise ValueError(f"{os.fspath(path)!r} is not a saved neuron graph (no format_version/edges arrays)")
-        version = int(data["format_version"])
-        if version != GRAPH_FORMAT:
-            raise ValueError(f"{os.fspath(path)!r} has graph format {version}; this version reads {GRAPH_FORMAT}")
-        layers = layer_table(zip(data["layer_names"].tolist(), data["layer_channels"].tolist(),
-                                 data["layer_sizes"].tolist()))
-        edges = data["edges"].astype(EDGE_DTYPE, copy=False)
-        weights = data["weights"].astype(WEIGHT_DTYPE, copy=False)
-    return NeuronGraph(layers, edges, weights)
+    data = read_arrays(path, "graph", ("layer_names", "layer_channels", "layer_sizes", "edges", "weights"),
+                       GRAPH_FORMAT)
+    layers = layer_table(zip(data["layer_names"].tolist(), data["layer_channels"].tolist(),
+                             data["layer_sizes"].tolist()))
+    return NeuronGraph(layers, data["edges"].astype(EDGE_DTYPE, copy=False),
+                       data["weights"].astype(WEIGHT_DTYPE, copy=False))

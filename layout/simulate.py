@@ -219,6 +219,11 @@ def _charges(charges: np.ndarray | None, n: int) -> np.ndarray:
         raise ValueError(f"charges must have shape ({n},) or (S, {n}), got {np.shape(charges)}")
     if not np.isfinite(q).all() or (q < 0).any():
         raise ValueError("charges must be finite and >= 0")
+    empty = np.flatnonzero(~q.any(axis=1))
+    if len(empty):
+        raise ValueError(f"charges of snapshot(s) {empty.tolist()} are all zero: with no repulsion every vertex would "
+                         "collapse onto one point; give some vertex a positive charge (charges_from_variance gives a "
+                         "silent snapshot uniform charges)")
     return q
 
 

@@ -2,24 +2,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import zoo
-from .extract import DEFAULT_MAX_EDGES, extract
-from .graph import NeuronGraph
-from .graph_io import load_graph
-from .synthetic import king_grid
+from .defaults import DEFAULT_MAX_EDGES, ZOO_INPUT_SHAPES
+
+if TYPE_CHECKING:
+    from .graph import NeuronGraph
 
 KING_GRID = "king-grid:"
 
 
 def graph_names() -> list[str]:
-    """The accepted graph specifications, for help texts and errors."""
-    return sorted(zoo.MODELS) + [f"{KING_GRID}N", "PATH.npz"]
+    """The accepted graph specifications, for help texts and errors (torch-free: the command line's help)."""
+    return sorted(ZOO_INPUT_SHAPES) + [f"{KING_GRID}N", "PATH.npz"]
 
 
 def resolve_graph(spec: str, *, seed: int = 0, max_edges: int = DEFAULT_MAX_EDGES) -> NeuronGraph:
     """The graph named by ``spec``: a zoo model (extracted with its default taps, refused above
     ``max_edges`` edges), ``king-grid:N``, or a graph ``.npz`` written by ``graph_io.save_graph``."""
+    from . import zoo
+    from .extract import extract
+    from .graph_io import load_graph
+    from .synthetic import king_grid
+
     if spec in zoo.MODELS:
         model, example = zoo.build(spec, seed=seed)
         return extract(model, example, max_edges=max_edges)

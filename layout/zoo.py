@@ -13,6 +13,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .defaults import ZOO_INPUT_SHAPES
+
 _VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
@@ -169,11 +171,14 @@ class ZooEntry:
     input_shape: tuple[int, ...]
 
 
-MODELS: dict[str, ZooEntry] = {
-    "vgg16": ZooEntry(lambda shape: vgg16(), (1, 3, 224, 224)),
-    "resnet18": ZooEntry(lambda shape: resnet18(), (1, 3, 224, 224)),
-    "audio": ZooEntry(lambda shape: audio_net(n_bins=shape[2]), (1, 2, 32, 64)),
+_FACTORIES: dict[str, Callable[[tuple[int, ...]], nn.Module]] = {
+    "vgg16": lambda shape: vgg16(),
+    "resnet18": lambda shape: resnet18(),
+    "audio": lambda shape: audio_net(n_bins=shape[2]),
 }
+# Names and default inputs come from ``defaults`` (torch-free, for the command line's help): a model missing
+# from either table is a KeyError here, at import.
+MODELS: dict[str, ZooEntry] = {name: ZooEntry(_FACTORIES[name], shape) for name, shape in ZOO_INPUT_SHAPES.items()}
 
 
 def build(name: str, *, input_shape: tuple[int, ...] | None = None, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:

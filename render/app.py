@@ -45,6 +45,7 @@ from .animation import Timeline
 from .app_inputs import resample
 from .camera import Camera
 from .colormaps import colormap
+from .defaults import DEFAULT_MAX_EDGES, DEFAULT_PRESET
 from .loops import Loop
 from .offscreen import Offscreen
 from .scene import Scene
@@ -53,8 +54,6 @@ from .video import write_video
 logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mov")
-DEFAULT_MAX_EDGES = 5_000  # faint context lines; each costs fill rate on software rasterisers
-DEFAULT_PRESET = "superfast"  # libx264: ~1.6x faster than veryfast at ~1.2x the size
 VIDEO_PIXEL_FORMAT = "yuv420p"  # converted on the GPU: half the read-back and pipe, no conversion in ffmpeg
 EXAMPLE_FRAMES = 64  # scaleogram frames of the example input used to trace the network
 CHARGE_POWER = 0.5  # variance ** 0.5: busy neurons still get more room, without flinging them out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import struct
 from math import gcd
 from pathlib import Path
 
@@ -35,22 +36,90 @@ def load_model(spec: str | Path = "lean", *, seed: int = 0) -> CPC:
         return CPC(CONFIGS[str(spec)]).eval()
 
 
-def load_clip(path: str | Path, sample_rate: int, *, seconds: float | None = None) -> np.ndarray:
-    """A sound file as mono float32 at ``sample_rate`` (channels averaged, resampled), cut to ``seconds``."""
+def check_device(name: str | None) -> str:
+    """The torch device ``name`` (None: cuda when there is one, else cpu), refused when this machine lacks it."""
+    if name is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"--device {name!r}: this machine has no CUDA device (or torch {torch.__version__} "
+                             "was built without CUDA); use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"--device {name!r}: this machine has {count} CUDA device(s)")
+    elif device.type != "cpu":
+        raise ValueError(f"--device {name!r}: use cpu or cuda[:N]")
+    return name
+
+
+def check_audio_path(path: str | Path) -> Path:
+    """``path`` as a Path when it is a file; a missing file or a folder is an error that says which."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"audio file {str(path)!r} is a folder; give a sound file ({', '.join(AUDIO_SUFFIXES)})")
     if not path.is_file():
         raise FileNotFoundError(f"audio file {str(path)!r} does not exist")
+    return path
+
+
+def read_sound(path: str | Path, *, seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """The samples ``(frames, channels)`` float32 of a sound file, the first ``seconds`` only if given, and its
+    sample rate. Non-finite samples are an error (they would turn into full-scale noise or NaN further on); a
+    WAV file shorter than its header says is read as far as it goes, with a warning."""
+    path = check_audio_path(path)
     if seconds is not None and not (np.isfinite(seconds) and seconds > 0):
         raise ValueError(f"seconds must be a positive number, got {seconds!r}")
     try:
         with soundfile.SoundFile(path) as sound:
             frames = sound.frames if seconds is None else min(sound.frames, int(np.ceil(seconds * sound.samplerate)))
             data = sound.read(frames, dtype="float32", always_2d=True)
-            source_rate = sound.samplerate
+            rate, held = sound.samplerate, sound.frames
     except soundfile.LibsndfileError as exc:
         raise ValueError(f"cannot read audio file {str(path)!r} ({exc}); use one of {AUDIO_SUFFIXES}") from exc
     if len(data) == 0:
         raise ValueError(f"audio file {str(path)!r} holds no samples")
+    bad = np.count_nonzero(~np.isfinite(data))
+    if bad:
+        raise ValueError(f"audio file {str(path)!r} holds {bad} non-finite samples (NaN or infinity) of {data.size}; "
+                         "repair or re-export it")
+    promised = wav_header_frames(path)
+    if promised is not None and promised > held:
+        logger.warning("audio file %r is cut short: its header promises %.2f s, it holds %.2f s; using those %.2f s",
+                       str(path), promised / rate, held / rate, held / rate)
+    return data, rate
+
+
+def wav_header_frames(path: Path) -> int | None:
+    """The frame count a RIFF/WAVE header promises (its data chunk's size), or None for other files and for
+    streamed WAVs that leave the size open. libsndfile reports only the frames actually present."""
+    with open(path, "rb") as file:
+        head = file.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        block_align = None
+        while chunk := file.read(8):
+            if len(chunk) < 8:
+                return None
+            name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if name == b"fmt ":
+                body = file.read(size + (size & 1))
+                block_align = struct.unpack_from("<H", body, 12)[0] if len(body) >= 14 else None
+            elif name == b"data":
+                if not block_align or size in (0, 0xFFFFFFFF):
+                    return None
+                return size // block_align
+            else:
+                file.seek(size + (size & 1), 1)
+    return None
+
+
+def load_clip(path: str | Path, sample_rate: int, *, seconds: float | None = None) -> np.ndarray:
+    """A sound file as mono float32 at ``sample_rate`` (channels averaged, resampled), cut to ``seconds``."""
+    data, source_rate = read_sound(path, seconds=seconds)
     return resample(data.mean(axis=1), source_rate, sample_rate)
 
 

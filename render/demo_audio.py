@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .defaults import DEMO_SECONDS
+
 DEMO_SAMPLE_RATE = 44100
-DEMO_SECONDS = 8.0
 PROGRESSION = (0, 5, 3, 4)  # I - vi - IV - V, as scale degrees
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 

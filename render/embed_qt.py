@@ -17,7 +17,7 @@ If the process also trains or optimises with torch and Triton is installed, call
 ``immersions.render.llvm_order.load_triton_first()`` before your toolkit makes its first GL context (see
 that module: a Mesa driver's LLVM loaded before Triton's crashes the process).
 
-**In Qt** (``pip install "immersions[qt]"``, which brings PySide6): :class:`LayoutWidget` below is a
+**In Qt** (``pip install -e '.[qt]'`` in a clone of immersions, which brings PySide6): :class:`LayoutWidget` below is a
 ``QOpenGLWidget``. Qt renders a widget into its own framebuffer object, not framebuffer 0, so ``paintGL``
 draws into ``ctx.detect_framebuffer(self.defaultFramebufferObject())``. Run the example with::
 
@@ -40,7 +40,7 @@ try:
     from PySide6.QtOpenGLWidgets import QOpenGLWidget
     from PySide6.QtWidgets import QApplication, QWidget
 except ImportError as exc:
-    raise ImportError(f"the Qt example needs PySide6: pip install 'immersions[qt]' ({exc})") from exc
+    raise ImportError(f"the Qt example needs PySide6: pip install -e '.[qt]' in the immersions clone ({exc})") from exc
 
 from .animation import Timeline, as_snapshots, default_timeline
 from .camera import Camera

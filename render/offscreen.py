@@ -61,6 +61,22 @@ def create_context(backend: str | None = "egl") -> moderngl.Context:
     return ctx
 
 
+def check_frame_size(width: int, height: int, backend: str | None = "egl") -> None:
+    """Refuse, before any work, a frame the OpenGL driver cannot render (larger than its largest renderbuffer,
+    texture or viewport): found out only at the first frame, it would cost the whole layout first."""
+    ctx = create_context(backend)
+    try:
+        info = ctx.info
+        limit = min(info["GL_MAX_RENDERBUFFER_SIZE"], info["GL_MAX_TEXTURE_SIZE"], *info["GL_MAX_VIEWPORT_DIMS"])
+        renderer = info["GL_RENDERER"]
+    finally:
+        ctx.release()
+    padded = yuv420p_size(width, height)
+    if not 0 < min(width, height) or max(padded) > limit:
+        raise ValueError(f"frame size {width}x{height} is outside what this OpenGL driver renders ({renderer}: "
+                         f"1 to {limit} pixels a side)")
+
+
 def yuv420p_size(width: int, height: int) -> tuple[int, int]:
     """The even ``(width, height)`` a yuv420p frame of a ``width`` x ``height`` image has (padded)."""
     return width + width % 2, height + height % 2

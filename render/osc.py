@@ -18,17 +18,21 @@ import logging
 import threading
 from functools import reduce
 from operator import add
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from immersions.cpc.loop_control import SETTING_NAMES, LoopControl
-from immersions.cpc.objectives import Objective, parse_objective
+from immersions.cpc.settings import SETTING_NAMES
+
+from .defaults import DEFAULT_OSC_HOST, DEFAULT_OSC_PORT
+
+if TYPE_CHECKING:  # torch: loaded by whoever has a loop to control, not by ``immersions steer``
+    from immersions.cpc.loop_control import LoopControl
+    from immersions.cpc.objectives import Objective
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 9000
+DEFAULT_HOST, DEFAULT_PORT = DEFAULT_OSC_HOST, DEFAULT_OSC_PORT
 """The port ``immersions steer`` sends to unless told otherwise (``immersions optimize --osc-port 9000``)."""
-OSC_HINT = "pip install 'immersions[osc]' (python-osc)"
+OSC_HINT = "pip install -e '.[osc]' in the immersions clone (brings python-osc)"
 
 
 class OscControl:
@@ -87,6 +91,8 @@ class OscControl:
     def _objective(self, address: str, *specs: object) -> None:
         if not specs:
             raise ValueError("give one or more objective specs, e.g. ar.blocks.8.relu:3")
+        from immersions.cpc.objectives import parse_objective
+
         objective = reduce(add, (parse_objective(str(spec)) for spec in specs))
         self._check(objective)
         self._control.set_objective(objective)

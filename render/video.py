@@ -27,6 +27,8 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
+from .defaults import PRESETS
+
 logger = logging.getLogger(__name__)
 
 VIDEO_CODEC = "libx264"
@@ -39,7 +41,6 @@ COLOR_TAGS = ("-colorspace", "bt709", *RGB_TAGS, "-color_range", "tv")
 """ffmpeg options stating BT.709 in limited range: the stream's tags, and the yuv420p input's description
 (RGB input is described by ``RGB_TAGS``: BT.709 primaries and transfer, as sRGB's)."""
 RGB_TO_YUV = "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
-PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
 def write_video(

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import torch
+if TYPE_CHECKING:  # the names and the softening are read without torch (the command line's help)
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ def get_backend(backend: str | Repulsion, device: torch.device | str = "cpu") ->
         raise TypeError(f"backend must be a name or a callable, got {type(backend).__name__}")
     name = backend.replace("-", "_").lower()
     if name == "auto":
+        import torch
+
         name = "bh_torch" if torch.device(device).type == "cuda" else "bh_numba"
         name = name if name in BACKENDS else "exact"
         logger.info("repulsion backend 'auto' chose %r for device %s", name, device)

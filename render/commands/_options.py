@@ -1,9 +1,13 @@
-"""Command-line options made from a dataclass's fields, so a settings class and its options cannot drift apart."""
+"""Command-line option types (one size syntax, positive numbers, counts) and options made from a dataclass's
+fields, so a settings class and its options cannot drift apart."""
 from __future__ import annotations
 
 import argparse
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+DEFAULT_SIZE = "1280x720"
 
 
 def add_field_options(parser: argparse.ArgumentParser, cls: type, helps: Mapping[str, str], *,
@@ -22,3 +26,42 @@ def add_field_options(parser: argparse.ArgumentParser, cls: type, helps: Mapping
 def field_values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
     """The parsed value of every field of ``cls``, by field name."""
     return {spec.name: getattr(args, spec.name) for spec in fields(cls)}
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` as two positive integers."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT in pixels, e.g. 1280x720; got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def positive_float(text: str) -> float:
+    """A positive finite number (seconds, frames per second)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (counts that cannot be zero)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return int(text)
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (counts)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return int(text)
+
+
+def check_output_folder(path: str | Path | None, option: str) -> None:
+    """Refuse an output whose folder does not exist before the work that would end in writing it."""
+    if path is not None and not Path(path).resolve().parent.is_dir():
+        raise FileNotFoundError(f"{option} {str(path)!r}: the folder {str(Path(path).parent)!r} does not exist")

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import argparse
 
-from immersions.layout import benchmark as layout_benchmark
-
-BENCHMARKS = {"layout": layout_benchmark}
+HELP = "run a benchmark and write benchmarks/results/<name>_<machine>.json"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` command with one subcommand per benchmark."""
-    parser = subparsers.add_parser("bench", help="run a benchmark and write benchmarks/results/<name>_<machine>.json")
+    from immersions.layout import benchmark as layout_benchmark
+
+    parser = subparsers.add_parser("bench", help=HELP)
     names = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
-    for name, module in BENCHMARKS.items():
+    for name, module in {"layout": layout_benchmark}.items():
         sub = names.add_parser(name, help=module.__doc__.splitlines()[0])
         module.add_arguments(sub)
         sub.set_defaults(func=lambda args, module=module: _run(module, args))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from immersions.cpc.corpus import AUDIO_FORMATS, DEFAULT_COMPOSERS, build_corpus
-from immersions.cpc.recordings import RECORDING_SUFFIXES, build_recordings
+HELP = "build data sets for training and probing"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``data`` command and its ``corpus`` action."""
-    parser = subparsers.add_parser("data", help="build data sets for training and probing")
+    """Add the ``data`` command and its ``corpus`` and ``recordings`` actions."""
+    from immersions.cpc.corpus import AUDIO_FORMATS, DEFAULT_COMPOSERS
+    from immersions.cpc.recordings import RECORDING_SUFFIXES
+
+    parser = subparsers.add_parser("data", help=HELP)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     corpus = actions.add_parser("corpus", help="render music21 scores to audio with FluidSynth + a manifest")
     corpus.add_argument("out_dir", help="folder for the audio files and manifest.csv")
@@ -51,6 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_corpus(args: argparse.Namespace) -> int:
     """Render the corpus and print how many pieces each composer and ensemble got."""
+    from immersions.cpc.corpus import build_corpus
+
     entries = build_corpus(args.out_dir, args.composers, args.max_pieces, seed=args.seed,
                            workers=args.workers, sample_rate=args.sample_rate,
                            max_seconds=args.max_seconds, audio_format=args.audio_format,
@@ -65,6 +69,8 @@ def run_corpus(args: argparse.Namespace) -> int:
 
 def run_recordings(args: argparse.Namespace) -> int:
     """Gather the recordings and print how many tracks and hours each source gave."""
+    from immersions.cpc.recordings import build_recordings
+
     entries = build_recordings(args.sources, args.out_dir, sample_rate=args.sample_rate,
                                min_seconds=args.min_seconds, max_seconds=args.max_seconds, workers=args.workers,
                                licence=args.licence, exclude_manifests=args.exclude)

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import argparse
 
-from ..demo_audio import DEMO_SECONDS
+from ..defaults import DEMO_SECONDS
 from .render import add_video_options, print_written, render_with
+
+HELP = "render the built-in demo: the lean model listening to synthesised music"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` command."""
     parser = subparsers.add_parser(
-        "demo", help="render the built-in demo: the lean model listening to synthesised music",
+        "demo", help=HELP,
         description="Render immersions-demo.mp4 (plus its layout, activations, a PNG still and the music as "
                     ".wav) from built-in defaults: "
                     "the shipped lean CPC model and a few seconds of synthesised polyphonic music. Runs on a CPU "

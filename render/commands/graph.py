@@ -4,15 +4,17 @@ from __future__ import annotations
 import argparse
 import time
 
-from immersions.layout import zoo
-from immersions.layout.extract import DEFAULT_MAX_EDGES, extract, node_names
-from immersions.layout.graph_io import save_graph
+from ._options import check_output_folder
+
+HELP = "extract the neuron graph of a model"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``graph`` command."""
-    parser = subparsers.add_parser("graph", help="extract the neuron graph of a model")
-    parser.add_argument("model", choices=sorted(zoo.MODELS), help="zoo model")
+    from immersions.layout.defaults import DEFAULT_MAX_EDGES, ZOO_INPUT_SHAPES
+
+    parser = subparsers.add_parser("graph", help=HELP)
+    parser.add_argument("model", choices=sorted(ZOO_INPUT_SHAPES), help="zoo model")
     parser.add_argument("--input-shape", type=int, nargs="+", default=None, metavar="N",
                         help="example input shape, batch first (default: the model's own)")
     parser.add_argument("--layers", nargs="+", default=None, metavar="NAME",
@@ -31,6 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the model, extract its graph, print the summary and save it when asked."""
+    from immersions.layout import zoo
+    from immersions.layout.extract import extract, node_names
+    from immersions.layout.graph_io import save_graph
+
+    check_output_folder(args.out, "--out")
     model, example = zoo.build(args.model, input_shape=args.input_shape, seed=args.seed)
     if args.list_nodes:
         print("\n".join(node_names(model, example)))

@@ -6,20 +6,15 @@ import csv
 import json
 from pathlib import Path
 
-import torch
+from immersions.cpc.settings import PROBE_REGULARIZATION, TRACK_CLIP_SECONDS
 
-from immersions.cpc.checkpoint import load_model
-from immersions.cpc.data import AudioCorpus
-from immersions.cpc.probe import (PROBE_REGULARIZATION, format_split_table, format_table, run_probe_splits,
-                                  splits_to_dict)
-from immersions.cpc.track_probe import (CLIP_SECONDS, format_track_table, probe_sources, run_track_task)
-from immersions.cpc.train import set_cpu_threads
+HELP = "linear probes (composer, instrument, track, ...) of a CPC model"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``probe`` command."""
     parser = subparsers.add_parser(
-        "probe", help="linear probes (composer, instrument, track, ...) of a CPC model",
+        "probe", help=HELP,
         description="Linear probes of a CPC model's mean-pooled contexts c. On a score corpus: composer and "
                     "instrument, split by piece. On a recordings corpus (immersions data recordings): the "
                     "article's track identification, one task per source: N tracks cut into 4-s clips, fitted on "
@@ -31,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="manifest columns to classify, or 'track' for track identification (default: track "
                              "on a recordings corpus, else composer instrument)")
     parser.add_argument("--tracks", type=int, default=15, help="tracks per track task (default: %(default)s)")
-    parser.add_argument("--clip-seconds", type=float, default=CLIP_SECONDS,
+    parser.add_argument("--clip-seconds", type=float, default=TRACK_CLIP_SECONDS,
                         help="clip length of the track task (default: %(default)s, as in the article)")
     parser.add_argument("--sources", nargs="+", default=None,
                         help="sources with a track task each (default: every source of the manifest)")
@@ -61,7 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--n-context", type=int, default=6, help="contexts per clip (sets the clip length)")
     parser.add_argument("--cache-dir", default=None, help="folder for decoded .npy audio")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=None, help="torch device, cpu or cuda[:N] (default: cuda when there is "
+                                                        "one, else cpu)")
     parser.add_argument("--out", default=None, help="write the report as JSON here")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)")
@@ -70,8 +66,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model and data, probe, print the table and optionally write JSON."""
+    from immersions.cpc.checkpoint import load_model
+    from immersions.cpc.data import AudioCorpus
+    from immersions.cpc.probe import format_split_table, format_table, run_probe_splits, splits_to_dict
+    from immersions.cpc.train import set_cpu_threads
+
+    from ..app_inputs import check_device
+
     set_cpu_threads(args.threads)
-    model = load_model(args.model, args.device)
+    model = load_model(args.model, check_device(args.device))
     if args.tasks == ["track"] or (args.tasks is None and _has_sources(args.data)):
         return _run_tracks(args, model)
     corpus = AudioCorpus.from_source(args.data, model.config.sample_rate, model.clip_samples(args.n_context),
@@ -105,6 +108,9 @@ def _has_sources(data: str) -> bool:
 
 def _run_tracks(args: argparse.Namespace, model) -> int:
     """One track-identification task per source; print the side-by-side table and optionally write JSON."""
+    from immersions.cpc.data import AudioCorpus
+    from immersions.cpc.track_probe import format_track_table, probe_sources, run_track_task
+
     sample_rate = model.config.sample_rate
     if args.clip_seconds <= 0:
         raise ValueError(f"--clip-seconds {args.clip_seconds} must be positive")

@@ -4,41 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import soundfile
-
-from ..app import DEFAULT_MAX_EDGES, DEFAULT_PRESET, render_activation_video
-from ..app_inputs import load_clip, load_model
-from ..demo_audio import DEMO_SECONDS, demo_clip
-from ..video import PRESETS
-
-DEFAULT_SIZE = "1280x720"
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``WIDTHxHEIGHT`` as two positive integers."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(part.isdigit() and int(part) > 0 for part in parts):
-        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT in pixels, e.g. 1280x720; got {text!r}")
-    return int(parts[0]), int(parts[1])
-
-
-def positive_float(text: str) -> float:
-    """A positive finite number (seconds, frames per second)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """An integer >= 0 (counts)."""
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return int(text)
-
+from ..defaults import DEFAULT_MAX_EDGES, DEFAULT_PRESET, DEMO_SECONDS, PRESETS
+from ._options import DEFAULT_SIZE, check_output_folder, non_negative_int, parse_size, positive_float
 
 def add_video_options(parser: argparse.ArgumentParser, *, out: str, seconds: float | None) -> None:
     """Options shared by ``render`` and ``demo``: output, size, frame rate, clip length, seed and speed."""
@@ -58,10 +25,13 @@ def add_video_options(parser: argparse.ArgumentParser, *, out: str, seconds: flo
                              "(default: %(default)s)")
 
 
+HELP = "render a video of a model's neurons listening to a clip"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``render`` command."""
     parser = subparsers.add_parser(
-        "render", help="render a video of a model's neurons listening to a clip",
+        "render", help=HELP,
         description="Render an activation video with sound: the clip goes through the model, its neurons are laid "
                     "out by a force layout charged with their activity and lit by their activations.")
     parser.add_argument("--model", default="lean",
@@ -77,9 +47,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *, still: bool) -> dict[str, Path]:
     """Load the model and clip, render, and return the files written by kind: video, activations, layout
-    (unless one was given), still and the demo music (when no audio file was given)."""
-    if args.layout is not None and not args.layout.is_file():
-        raise FileNotFoundError(f"layout file {str(args.layout)!r} does not exist")
+    (unless one was given), still and the demo music (when no audio file was given). Every argument is
+    checked before any work, so a bad one leaves no file behind."""
+    import soundfile
+
+    from immersions.layout.io import load_layout
+    from immersions.layout.npz_io import whole_file
+
+    from ..app import render_activation_video
+    from ..app_inputs import check_audio_path, load_clip, load_model
+    from ..demo_audio import demo_clip
+    from ..offscreen import check_frame_size
+
+    check_output_folder(args.out, "--out")
+    if args.layout is not None:
+        load_layout(args.layout)  # a wrong or damaged file is refused now, not after the model has listened
+    if audio is not None:
+        check_audio_path(audio)
     model = load_model(model_spec, seed=args.seed)
     sample_rate = model.config.sample_rate
     if audio is None:
@@ -87,6 +71,7 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
     else:
         clip = load_clip(audio, sample_rate, seconds=args.seconds)
     width, height = args.size
+    check_frame_size(width, height)
     written = {"video": args.out, "activations": args.out.with_suffix(".activations.npz")}
     if args.layout is None:
         written["layout"] = args.out.with_suffix(".npz")
@@ -98,7 +83,8 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
                             max_edges=args.max_edges, preset=args.preset, progress=True)
     if audio is None:
         written["audio"] = args.out.with_suffix(".wav")
-        soundfile.write(written["audio"], clip, sample_rate)
+        with whole_file(written["audio"]) as partial:
+            soundfile.write(partial, clip, sample_rate)
     return written
 
 

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import argparse
 
-from ..osc import DEFAULT_HOST, DEFAULT_PORT, OSC_HINT, OscControl
+from ..defaults import DEFAULT_OSC_HOST, DEFAULT_OSC_PORT
+
+HELP = "send one OSC change to a loop growing under `immersions optimize --osc-port`"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``steer`` command."""
+    from ..osc import OscControl
+
     parser = subparsers.add_parser(
-        "steer", help="send one OSC change to a loop growing under `immersions optimize --osc-port`",
+        "steer", help=HELP,
         description="Sends one OSC message, e.g. `immersions steer /pitch_shift 4`, `immersions steer /objective "
                     "ar.blocks.8.relu:3 ar.blocks.8.relu:7` or `immersions steer /start noise`, so a shell or a "
                     "script can steer a performance without an OSC app. UDP does not confirm delivery: the "
@@ -17,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("address", help=f"one of {', '.join(OscControl.addresses())}")
     parser.add_argument("values", nargs="*", help="whole numbers are sent as int, other numbers as float, "
                                                   "anything else as text")
-    parser.add_argument("--host", default=DEFAULT_HOST, help="where the loop listens (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="its --osc-port (default: %(default)s)")
+    parser.add_argument("--host", default=DEFAULT_OSC_HOST, help="where the loop listens (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=DEFAULT_OSC_PORT, help="its --osc-port (default: %(default)s)")
     parser.set_defaults(func=run)
 
 
@@ -34,6 +38,8 @@ def osc_value(text: str) -> int | float | str:
 
 def run(args: argparse.Namespace) -> int:
     """Send the message."""
+    from ..osc import OSC_HINT, OscControl
+
     if args.address not in OscControl.addresses():
         raise ValueError(f"unknown address {args.address!r}; the addresses are {', '.join(OscControl.addresses())}")
     try:

@@ -4,9 +4,11 @@ from __future__ import annotations
 import argparse
 import os
 
-from immersions.cpc.train import AMP_MODES, TrainConfig, set_cpu_threads, train
+from immersions.cpc.settings import AMP_MODES, TrainConfig
 
 from ._options import add_field_options, field_values
+
+HELP = "train a CPC model on an audio folder or manifest"
 
 _HELP = {
     "steps": "optimiser steps in total",
@@ -25,7 +27,7 @@ _HELP = {
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` command; every TrainConfig field is an option."""
     parser = subparsers.add_parser(
-        "train", help="train a CPC model on an audio folder or manifest",
+        "train", help=HELP,
         description="Train a CPC model. Distributed: torchrun --nproc_per_node N -m immersions.render.cli train ...")
     parser.add_argument("data", help="audio folder, manifest .csv/.json, or a corpus folder with manifest.csv")
     parser.add_argument("out_dir", help="folder for last.pt, best.pt and metrics.jsonl")
@@ -42,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Run training and print where the checkpoint went."""
+    from immersions.cpc.train import set_cpu_threads, train
+
     set_cpu_threads(args.threads)
     result = train(TrainConfig(**field_values(TrainConfig, args)), args.model, resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:

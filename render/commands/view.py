@@ -5,13 +5,15 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import soundfile
+from typing import TYPE_CHECKING
 
-from ..animation import ACTIVATION_RATE, DEFAULT_CYCLE, default_timeline
-from ..app import DEFAULT_MAX_EDGES
-from ..window import Window, require_display
-from .render import non_negative_int
+from ..defaults import DEFAULT_MAX_EDGES
+from ._options import DEFAULT_SIZE, non_negative_int, parse_size, positive_float
+
+if TYPE_CHECKING:
+    import numpy as np
+
+HELP = "watch a layout light up with its activations (needs a display)"
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,13 @@ def load_view_data(layout_path: Path, activations_path: Path | None, audio_path:
 
     Activations without a recorded frame rate are taken to run at the default hop rate (44100 / 4096 Hz).
     """
+    import numpy as np
+
     from immersions.layout.activations import Activations
     from immersions.layout.io import load_layout
+
+    from ..animation import ACTIVATION_RATE
+    from ..app_inputs import read_sound
 
     layout = load_layout(layout_path)
     snapshots = np.asarray(layout.positions, dtype=np.float32)
@@ -42,8 +49,6 @@ def load_view_data(layout_path: Path, activations_path: Path | None, audio_path:
     layers = layout.layers
     activations, activation_rate = None, ACTIVATION_RATE
     if activations_path is not None:
-        if not Path(activations_path).is_file():
-            raise FileNotFoundError(f"activations file {str(activations_path)!r} does not exist")
         recorded = Activations.load(activations_path)
         if recorded.layers != layers:
             raise ValueError(f"activations in {str(activations_path)!r} were recorded for layers "
@@ -52,9 +57,7 @@ def load_view_data(layout_path: Path, activations_path: Path | None, audio_path:
         activation_rate = recorded.frame_rate or ACTIVATION_RATE
     audio, sample_rate = None, None
     if audio_path is not None:
-        if not Path(audio_path).is_file():
-            raise FileNotFoundError(f"audio file {str(audio_path)!r} does not exist")
-        audio, sample_rate = soundfile.read(audio_path, dtype="float32", always_2d=True)
+        audio, sample_rate = read_sound(audio_path)
     graph = layout.graph
     return ViewData(snapshots, graph.layer_index(), graph.edges, activations, activation_rate, audio, sample_rate)
 
@@ -66,8 +69,11 @@ def _shapes(layers: tuple) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Open the viewer and block until it is closed."""
+    from ..animation import default_timeline
+    from ..window import Window, require_display
+
+    data = load_view_data(args.layout, args.activations, args.audio)  # the files are checked first
     require_display()
-    data = load_view_data(args.layout, args.activations, args.audio)
     timeline = default_timeline(data.activations, data.audio, data.sample_rate, fps=args.fps, cycle=args.cycle,
                                 activation_rate=data.activation_rate)
     with Window(data.snapshots, activations=data.activations, layer_index=data.layer_index,
@@ -85,14 +91,17 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``view`` subcommand."""
-    parser = subparsers.add_parser("view", help="watch a layout light up with its activations (needs a display)",
-                                   description=__doc__)
+    from ..animation import DEFAULT_CYCLE
+
+    parser = subparsers.add_parser("view", help=HELP, description=HELP)
     parser.add_argument("layout", type=Path, help="layout .npz written by the layout step")
     parser.add_argument("--activations", type=Path, help="activations .npz recorded for the same network")
     parser.add_argument("--audio", type=Path, help="sound file played along (needs the sounddevice package)")
-    parser.add_argument("--size", type=int, nargs=2, default=(1280, 720), metavar=("W", "H"), help="window size")
-    parser.add_argument("--fps", type=float, default=60.0, help="animation frame rate")
-    parser.add_argument("--cycle", type=float, default=DEFAULT_CYCLE, help="seconds per pass through the snapshots")
+    parser.add_argument("--size", type=parse_size, default=parse_size(DEFAULT_SIZE), metavar="WxH",
+                        help=f"window size in pixels (default: {DEFAULT_SIZE})")
+    parser.add_argument("--fps", type=positive_float, default=60.0, help="animation frame rate (default: %(default)s)")
+    parser.add_argument("--cycle", type=positive_float, default=DEFAULT_CYCLE,
+                        help="seconds per pass through the snapshots (default: %(default)s)")
     parser.add_argument("--colormap", default="inferno", help="activation colormap")
     parser.add_argument("--no-edges", action="store_true", help="do not draw edges")
     parser.add_argument("--max-edges", type=non_negative_int, default=DEFAULT_MAX_EDGES,

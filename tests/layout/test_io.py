@@ -50,11 +50,11 @@ def test_missing_file_and_wrong_contents_are_clear_errors(layout, tmp_path):
         load_layout(tmp_path / "nowhere.npz")
     other = tmp_path / "other.npz"
     np.savez(other, positions=np.zeros((1, 2, 2)))
-    with pytest.raises(ValueError, match="no format_version"):
+    with pytest.raises(ValueError, match=r"another program \(arrays \['positions'\]\), not a layout file"):
         load_layout(other)
     text = tmp_path / "text.npz"
     text.write_text("not a zip")
-    with pytest.raises(ValueError, match="not a .npz layout file"):
+    with pytest.raises(ValueError, match="not a layout file: not a readable .npz archive"):
         load_layout(text)
 
 
@@ -69,3 +69,17 @@ def test_unknown_version_and_missing_arrays_are_refused(layout, tmp_path):
     np.savez(tmp_path / "partial.npz", **arrays)
     with pytest.raises(ValueError, match="velocity"):
         load_layout(tmp_path / "partial.npz")
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path):
+    from immersions.layout.npz_io import whole_file, write_arrays
+
+    path = write_arrays(tmp_path / "a.npz", format_version=np.int64(1), x=np.arange(3))
+    with pytest.raises(RuntimeError, match="disk full"):
+        with whole_file(path) as partial:
+            partial.write_bytes(b"half an archive")
+            raise RuntimeError("disk full")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"]
+    with np.load(path) as data:
+        assert data["x"].tolist() == [0, 1, 2]
+    assert write_arrays(tmp_path / "b", x=np.zeros(1)).name == "b.npz"  # the suffix numpy would add

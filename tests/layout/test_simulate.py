@@ -108,6 +108,20 @@ def test_wrong_inputs_are_named():
         ForceLayout(FAST, backend="nope")
 
 
+def test_all_zero_charges_are_refused_instead_of_collapsing():
+    """Without any charge nothing repels: every vertex would end on one point without a word."""
+    graph = king_grid(3)
+    with pytest.raises(ValueError, match=r"snapshot\(s\) \[0\] are all zero.*collapse"):
+        ForceLayout(FAST, backend="exact").fit(graph, charges=np.zeros(9))
+    charges = np.ones((3, 9))
+    charges[1] = 0
+    with pytest.raises(ValueError, match=r"snapshot\(s\) \[1\] are all zero"):
+        ForceLayout(FAST, backend="exact").fit(graph, charges=charges)
+    one = np.zeros(9)
+    one[4] = 1.0  # a single charged vertex is enough to keep the layout apart
+    assert np.isfinite(ForceLayout(FAST, backend="exact").fit(graph, charges=one).positions).all()
+
+
 def test_bh_torch_backend_on_cpu_lays_out_a_grid():
     graph = king_grid(16)
     layout = ForceLayout(backend="bh_torch", device="cpu").fit(graph)

@@ -4,6 +4,7 @@ import ctypes
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,13 @@ def make_framebuffer(ctx):
         framebuffer.release()
 
 
+def _die_with_parent() -> None:
+    """In a child before exec: the kernel sends it SIGTERM when the test process ends, however it ends (even
+    aborted by a library), so no server outlives the run."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @pytest.fixture(scope="session")
 def display():
     """The X11 or Wayland display windows open on: the session's own, else a private Xvfb server started for
@@ -67,7 +75,8 @@ def display():
     read_end, write_end = os.pipe()
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen([xvfb, "-displayfd", str(write_end), "-screen", "0", "1280x1024x24",
-                                    "-nolisten", "tcp"], pass_fds=(write_end,), stdout=log, stderr=log)
+                                    "-nolisten", "tcp"], pass_fds=(write_end,), stdout=log, stderr=log,
+                                   preexec_fn=_die_with_parent)
         os.close(write_end)
         with os.fdopen(read_end) as pipe:
             number = pipe.readline().strip() if select.select([pipe], [], [], 30)[0] else ""

@@ -1,10 +1,30 @@
 """The Qt example: construction without a GL context, and drawing into a window on a display (Xvfb in CI)."""
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 pytest.importorskip("PySide6", reason="the Qt example needs the [qt] extra")
+
+# Qt aborts the whole process (not an exception) when its platform plugin cannot load, e.g. xcb without
+# libxcb-cursor0; this child process finds out first.
+_PROBE = "from PySide6.QtWidgets import QApplication; QApplication([])"
+
+
+def qt_platform_problem(env: dict[str, str]) -> str | None:
+    """Why a QApplication cannot start in ``env`` (Qt's own lines about it), or None when it can."""
+    try:
+        probe = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "a QApplication did not start within 60 s"
+    if probe.returncode == 0:
+        return None
+    lines = [line for line in (probe.stderr + probe.stdout).splitlines() if line.strip()]
+    reasons = [line.removeprefix("qt.qpa.plugin: ") for line in lines if line.startswith("qt.qpa")] or lines[:1]
+    return f"Qt's {env.get('QT_QPA_PLATFORM', 'default')} platform cannot start (exit {probe.returncode}): " \
+           f"{' '.join(reasons) or 'no message'}"
 
 
 @pytest.fixture(scope="module")
@@ -15,6 +35,9 @@ def qt_app(request):
         request.getfixturevalue("display")
     except pytest.skip.Exception:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    problem = qt_platform_problem(dict(os.environ))
+    if problem:
+        pytest.skip(problem)
     from PySide6.QtGui import QSurfaceFormat
     from PySide6.QtWidgets import QApplication
 
@@ -67,3 +90,10 @@ def test_widget_draws_into_qt_framebuffer(display, no_egl_context, qt_app):
     assert pixels.max() > 100, "lit neurons should show in Qt's framebuffer object"
     assert pixels.min() < 20, "the background between neurons should stay dark"
     widget.release()
+
+
+def test_probe_names_the_platform_that_cannot_start():
+    """A platform Qt cannot load aborts the child, not this run, and the reason names the platform."""
+    problem = qt_platform_problem({**os.environ, "QT_QPA_PLATFORM": "no-such-platform"})
+    assert problem is not None and "no-such-platform" in problem
+    assert qt_platform_problem({**os.environ, "QT_QPA_PLATFORM": "offscreen"}) is None

@@ -162,7 +162,8 @@ def test_view_command_without_display_says_what_to_do(monkeypatch, capsys, tmp_p
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setattr(sys, "platform", "linux")
-    assert main(["view", str(tmp_path / "layout.npz")]) == 1
+    _, layout_path, _, _ = saved_layout_files(tmp_path)  # the files are checked before the display
+    assert main(["view", str(layout_path)]) == 1
     assert "immersions render" in capsys.readouterr().err
 
 
@@ -264,6 +265,6 @@ def test_view_command_draws_at_most_max_edges(display, no_egl_context, tmp_path,
     drawn = []
     monkeypatch.setattr(Window, "run", lambda window: drawn.append(window.scene.n_edges_drawn))
     assert main(["view", str(layout_path), "--activations", str(activations_path), "--max-edges", "3",
-                 "--size", "64", "48"]) == 0
-    assert main(["view", str(layout_path), "--size", "64", "48"]) == 0
+                 "--size", "64x48"]) == 0
+    assert main(["view", str(layout_path), "--size", "64x48"]) == 0
     assert drawn == [3, 10]                                 # the layout's graph has 10 edges

@@ -1,0 +1,9 @@
+"""Defaults the command line shows in its help, kept apart from the modules that use them so that ``--help``
+loads neither torch nor OpenGL."""
+
+DEFAULT_MAX_EDGES = 5_000  # faint context lines; each costs fill rate on software rasterisers
+DEFAULT_PRESET = "superfast"  # libx264: ~1.6x faster than veryfast at ~1.2x the size
+DEMO_SECONDS = 8.0  # the demo music's length
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")  # libx264
+DEFAULT_OSC_HOST = "127.0.0.1"  # OSC listens on this machine only unless told otherwise
+DEFAULT_OSC_PORT = 9000
