@@ -35,8 +35,8 @@ def load_model(spec: str | Path = "lean", *, seed: int = 0) -> CPC:
         return CPC(CONFIGS[str(spec)]).eval()
 
 
-def load_clip(path: str | Path, sample_rate: int, *, seconds: float | None = None) -> np.ndarray:
-    """A sound file as mono float32 at ``sample_rate`` (channels averaged, resampled), cut to ``seconds``."""
+def read_clip(path: str | Path, *, seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """A sound file as mono float32 at its own rate (channels averaged), cut to ``seconds``, and that rate."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"audio file {str(path)!r} does not exist")
@@ -51,7 +51,13 @@ def load_clip(path: str | Path, sample_rate: int, *, seconds: float | None = Non
         raise ValueError(f"cannot read audio file {str(path)!r} ({exc}); use one of {AUDIO_SUFFIXES}") from exc
     if len(data) == 0:
         raise ValueError(f"audio file {str(path)!r} holds no samples")
-    return resample(data.mean(axis=1), source_rate, sample_rate)
+    return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(source_rate)
+
+
+def load_clip(path: str | Path, sample_rate: int, *, seconds: float | None = None) -> np.ndarray:
+    """A sound file as mono float32 at ``sample_rate`` (channels averaged, resampled), cut to ``seconds``."""
+    samples, source_rate = read_clip(path, seconds=seconds)
+    return resample(samples, source_rate, sample_rate)
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:

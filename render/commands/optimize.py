@@ -4,23 +4,18 @@ from __future__ import annotations
 import argparse
 from contextlib import nullcontext
 from dataclasses import asdict
-from functools import reduce
-from operator import add
 from pathlib import Path
 
-import torch
-
 from immersions.cpc.loop_control import LoopControl, grow_loop
-from immersions.cpc.objectives import parse_objective
+from immersions.cpc.objectives import parse_objectives
 from immersions.cpc.optimize import START_KINDS, OptimizeSettings, check_objective, start_clip, tap_shapes
 from immersions.cpc.regularizers import Regularization
-from immersions.cpc.train import set_cpu_threads
 
-from ..app_inputs import load_clip, load_model
+from ..app_inputs import load_clip
 from ..clip_folder import ClipFolder
 from ..live import run_live
 from ..osc import DEFAULT_HOST, OscControl
-from ._options import add_field_options, field_values
+from ._options import add_field_options, add_model_options, field_values, model_from
 
 _REGULARIZER_HELP = {
     "time_shift": "largest random roll of the waveform per step, seconds",
@@ -42,7 +37,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "fire, with the article's regularisers; each loop starts from the last. Writes "
                     "OUT_DIR/clip_000.wav, ..., loop.wav (all clips in a row) and scores.json.")
     parser.add_argument("out_dir", nargs="?", default="optimized", help="output folder (default: %(default)s)")
-    parser.add_argument("--model", default="lean", help="shipped model name or checkpoint .pt (default: %(default)s)")
     parser.add_argument("--objective", nargs="+", metavar="SPEC",
                         help="what to maximise, summed: TAP (a layer), TAP:CHANNEL or TAP:CHANNEL:FREQ (a neuron); "
                              "--list-taps shows the taps")
@@ -74,8 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--osc-host", default=DEFAULT_HOST,
                         help="address to listen for OSC on (default: %(default)s, this machine only)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    add_model_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -87,8 +80,7 @@ def _print_taps(shapes: dict[str, tuple[int, ...]]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Optimise ``--loops`` clips and write them, their concatenation and the scores."""
-    set_cpu_threads(args.threads)
-    model = load_model(args.model).to(args.device)
+    model = model_from(args)
     shapes = tap_shapes(model)
     if args.list_taps:
         _print_taps(shapes)
@@ -97,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--layout applies to --live only (`immersions render --layout` reuses one for a video)")
     if not args.objective:
         raise ValueError("give --objective SPEC (e.g. ar.blocks.8.relu:3), or --list-taps to see the taps")
-    objective = reduce(add, (parse_objective(spec) for spec in args.objective))
+    objective = parse_objectives(args.objective)
     rate = model.config.sample_rate
     if args.start in START_KINDS:
         start = start_clip(args.start, int(round(args.seconds * rate)), args.seed)
