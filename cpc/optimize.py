@@ -79,10 +79,15 @@ def _forward_hooks(model: CPC, hooks: dict[str, Callable], *, prepend: bool = Fa
             handle.remove()
 
 
+class _TapsRecorded(Exception):
+    """Raised by ``recorded_taps(stop=True)`` once every wanted tap is recorded, to skip the rest of the pass."""
+
+
 @contextmanager
-def recorded_taps(model: CPC, names: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
+def recorded_taps(model: CPC, names: Iterable[str], *, stop: bool = False) -> Iterator[dict[str, torch.Tensor]]:
     """A dict that every forward pass inside the block fills with the named taps' outputs (forward hooks,
-    removed on exit). Unknown names are an error listing the model's taps."""
+    removed on exit). Unknown names are an error listing the model's taps. With ``stop``, a forward pass ends
+    with ``_TapsRecorded`` as soon as every named tap is recorded (see ``forward_to_taps``)."""
     names = sorted(set(names))
     taps = model.tap_names()
     unknown = [name for name in names if name not in taps]
@@ -91,10 +96,26 @@ def recorded_taps(model: CPC, names: Iterable[str]) -> Iterator[dict[str, torch.
     outputs: dict[str, torch.Tensor] = {}
 
     def keeper(name: str) -> Callable:
-        return lambda module, inputs, output: outputs.__setitem__(name, output)
+        def keep(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+            outputs[name] = output
+            if stop and len(outputs) == len(names):
+                raise _TapsRecorded
+
+        return keep
 
     with _forward_hooks(model, {name: keeper(name) for name in names}):
         yield outputs
+
+
+def forward_to_taps(model: CPC, names: Iterable[str], scaleogram: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The named taps' outputs for a scaleogram batch, computing the network only as far as the last of them
+    (an early encoder tap costs a fraction of the whole pass)."""
+    with recorded_taps(model, names, stop=True) as taps:
+        try:
+            model.ar(model.encoder(scaleogram))
+        except _TapsRecorded:
+            pass
+    return taps
 
 
 class _RedirectedReLU(torch.autograd.Function):
@@ -149,9 +170,7 @@ def frozen(model: CPC) -> Iterator[None]:
 
 def scaleogram_score(model: CPC, objective: Objective, scaleogram: torch.Tensor) -> torch.Tensor:
     """The objective of every clip ``(B,)`` for a scaleogram batch."""
-    with recorded_taps(model, objective.taps) as taps:
-        model.ar(model.encoder(scaleogram))
-    return objective(taps)
+    return objective(forward_to_taps(model, objective.taps, scaleogram))
 
 
 def as_audio(model: CPC, clip: np.ndarray) -> torch.Tensor:
