@@ -1,18 +1,19 @@
 """Where input optimisation's clips go: each written as soon as it exists, then the loop and the scores.
 
-A long or live run can be stopped at any moment without losing a finished clip; ``finish`` adds
-``loop.wav`` (every clip in a row) and ``scores.json`` (what grew each clip and how its objective went).
+A long or live run can be stopped at any moment without losing a finished clip (each file appears whole, once
+complete); ``finish`` adds ``loop.wav`` (every clip in a row) and ``scores.json`` (what grew each clip and how
+its objective went).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import soundfile
 
 from immersions.cpc.optimize import OptimizedClip
+
+from .atomic import write_json, write_wav
 
 
 class ClipFolder:
@@ -26,22 +27,25 @@ class ClipFolder:
         self.records: list[dict] = []
 
     def add(self, clip: OptimizedClip) -> Path:
-        """Write the next clip and remember its scores; returns its path."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Write the next clip and remember its scores; returns its path. The clip is remembered first and
+        forgotten again if its file is not written, so an interrupt (Ctrl-C, SIGTERM) at any point leaves the
+        records and the files in agreement."""
         path = self.path / f"clip_{len(self.clips):03d}.wav"
-        soundfile.write(path, clip.audio, self.sample_rate)
         self.clips.append(clip.audio)
         self.records.append({"file": path.name, "objective": clip.objective, "settings": asdict(clip.settings),
                              "initial_score": clip.initial_score, "final_score": clip.final_score,
                              "step_scores": clip.scores})
-        return path
+        try:
+            return write_wav(path, clip.audio, self.sample_rate)
+        except BaseException:
+            self.clips.pop()
+            self.records.pop()
+            raise
 
     def finish(self) -> Path | None:
         """Write ``loop.wav`` and ``scores.json``; returns the loop's path (None when no clip was added)."""
         if not self.clips:
             return None
-        loop = self.path / "loop.wav"
-        soundfile.write(loop, np.concatenate(self.clips), self.sample_rate)
-        report = {**self.report, "sample_rate": self.sample_rate, "clips": self.records}
-        (self.path / "scores.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        loop = write_wav(self.path / "loop.wav", np.concatenate(self.clips), self.sample_rate)
+        write_json(self.path / "scores.json", {**self.report, "sample_rate": self.sample_rate, "clips": self.records})
         return loop
