@@ -70,7 +70,8 @@ class Auralisation:
     method: str
 
 
-def relevance_map(model: CPC, objective: Objective, clip: np.ndarray, method: str = "deconv") -> tuple[np.ndarray, float]:
+def relevance_map(model: CPC, objective: Objective, clip: np.ndarray,
+                  method: str = "deconv") -> tuple[np.ndarray, float]:
     """The map ``(bands, frames)`` of ``method`` (one of ``METHODS``) on the clip's log-power scaleogram, and
     the objective's value on the clip. The model is left as it was (no hooks, same mode and gradient flags)."""
     if method not in METHODS:

@@ -77,7 +77,8 @@ def scaleogram_to_stft(config: CPCConfig, values: np.ndarray, sample_rate: int, 
     return _lerp(in_time, np.broadcast_to(band_positions[:, None], (len(freqs), n_stft_frames)), axis=0)
 
 
-def apply_mask(config: CPCConfig, clip: np.ndarray, sample_rate: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def apply_mask(config: CPCConfig, clip: np.ndarray, sample_rate: int,
+               mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A clip at ``sample_rate`` with a mask on the model's scaleogram ``(bands, frames)`` applied to its STFT
     magnitude, resynthesised with its own phase: the new clip (same length and rate) and the mask as applied
     on the STFT grid."""

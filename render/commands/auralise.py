@@ -45,5 +45,6 @@ def run(args: argparse.Namespace) -> int:
         "sample_rate": rate, "samples": len(result.audio), "score": result.score,
         "mask_mean": float(result.mask.mean()), "files": files})
     print(f"wrote {args.out_dir / files['audio']}, {args.out_dir / files['figure']} and "
-          f"{args.out_dir / 'auralise.json'}: {result.objective} ({result.method}) scores {result.score:.4f} on the clip")
+          f"{args.out_dir / 'auralise.json'}: {result.objective} ({result.method}) scores {result.score:.4f} "
+          "on the clip")
     return 0

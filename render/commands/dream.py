@@ -9,7 +9,8 @@ from immersions.cpc.dream import FUNCTIONS, DreamSettings, dream
 
 from ..app_inputs import load_clip
 from ..atomic import write_json, write_wav
-from ._options import add_field_options, add_model_options, add_objective_option, field_values, model_from, objective_from
+from ._options import (add_field_options, add_model_options, add_objective_option, field_values, model_from,
+                       objective_from)
 
 _HELP = {
     "function": "deepdream adds the gradient; filter keeps the clip where the gradient has energy; filter-add adds "
