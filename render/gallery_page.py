@@ -102,7 +102,7 @@ def _tap_section(record: Mapping[str, Any]) -> str:
 
 _STYLE = """body{font-family:sans-serif;margin:2em;max-width:80em;color:#222}
 section{border-top:1px solid #ccc;padding:1em 0}figure{display:inline-block;margin:0 1em 1em 0;vertical-align:top}
-img{display:block;image-rendering:pixelated}audio{display:block;margin-top:.3em}
+img{display:block;max-width:100%;image-rendering:pixelated}audio{display:block;margin-top:.3em}
 figcaption{font-size:.85em;color:#555}th{text-align:left;font-weight:normal;padding-right:1em}"""
 
 
