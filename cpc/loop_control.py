@@ -22,7 +22,7 @@ from tqdm import tqdm
 from .model import CPC
 from .objectives import Objective
 from .optimize import OptimizedClip, optimize_clip, start_clip
-from .settings import SETTING_NAMES, START_KINDS, OptimizeSettings, Regularization
+from .settings import SETTING_NAMES, START_KINDS, OptimizeSettings
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,9 @@ scale, so "this channel but not that one" reads ``channel(tap, 3) - 0.5 * channe
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from functools import reduce
+from operator import add
+from typing import Callable, Mapping, Sequence
 
 import torch
 
@@ -107,3 +109,10 @@ def parse_objective(spec: str) -> Objective:
     if not numbers:
         return layer(tap)
     return channel(tap, numbers[0]) if len(numbers) == 1 else neuron(tap, numbers[0], numbers[1])
+
+
+def parse_objectives(specs: Sequence[str]) -> Objective:
+    """The sum of the objectives ``specs`` written as ``parse_objective`` reads them (one at least)."""
+    if not specs:
+        raise ValueError("give one objective at least: TAP, TAP:CHANNEL or TAP:CHANNEL:FREQ")
+    return reduce(add, (parse_objective(spec) for spec in specs))

@@ -12,7 +12,7 @@ import logging
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, ContextManager, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -63,10 +63,15 @@ def _forward_hooks(model: CPC, hooks: dict[str, Callable], *, prepend: bool = Fa
             handle.remove()
 
 
+class _TapsRecorded(Exception):
+    """Raised by ``recorded_taps(stop=True)`` once every wanted tap is recorded, to skip the rest of the pass."""
+
+
 @contextmanager
-def recorded_taps(model: CPC, names: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
+def recorded_taps(model: CPC, names: Iterable[str], *, stop: bool = False) -> Iterator[dict[str, torch.Tensor]]:
     """A dict that every forward pass inside the block fills with the named taps' outputs (forward hooks,
-    removed on exit). Unknown names are an error listing the model's taps."""
+    removed on exit). Unknown names are an error listing the model's taps. With ``stop``, a forward pass ends
+    with ``_TapsRecorded`` as soon as every named tap is recorded (see ``forward_to_taps``)."""
     names = sorted(set(names))
     taps = model.tap_names()
     unknown = [name for name in names if name not in taps]
@@ -75,10 +80,26 @@ def recorded_taps(model: CPC, names: Iterable[str]) -> Iterator[dict[str, torch.
     outputs: dict[str, torch.Tensor] = {}
 
     def keeper(name: str) -> Callable:
-        return lambda module, inputs, output: outputs.__setitem__(name, output)
+        def keep(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+            outputs[name] = output
+            if stop and len(outputs) == len(names):
+                raise _TapsRecorded
+
+        return keep
 
     with _forward_hooks(model, {name: keeper(name) for name in names}):
         yield outputs
+
+
+def forward_to_taps(model: CPC, names: Iterable[str], scaleogram: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The named taps' outputs for a scaleogram batch, computing the network only as far as the last of them
+    (an early encoder tap costs a fraction of the whole pass)."""
+    with recorded_taps(model, names, stop=True) as taps:
+        try:
+            model.ar(model.encoder(scaleogram))
+        except _TapsRecorded:
+            pass
+    return taps
 
 
 class _RedirectedReLU(torch.autograd.Function):
@@ -100,19 +121,25 @@ class _RedirectedReLU(torch.autograd.Function):
 
 
 @contextmanager
-def redirected_relus(model: CPC) -> Iterator[None]:
-    """Every tap of the model computes ``_RedirectedReLU`` inside the block: forward hooks, removed on exit,
-    put ahead of any others so that ``recorded_taps`` records the redirected outputs whichever is entered first."""
+def relus_computing(model: CPC, relu: type[torch.autograd.Function]) -> Iterator[None]:
+    """Every tap of the model computes ``relu`` (a ReLU with its own backward rule) inside the block: forward
+    hooks, removed on exit, put ahead of any others so that ``recorded_taps`` records its outputs whichever is
+    entered first."""
 
-    def redirect(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
-        return _RedirectedReLU.apply(inputs[0])
+    def replace(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        return relu.apply(inputs[0])
 
-    with _forward_hooks(model, {name: redirect for name in model.tap_names()}, prepend=True):
+    with _forward_hooks(model, {name: replace for name in model.tap_names()}, prepend=True):
         yield
 
 
+def redirected_relus(model: CPC) -> ContextManager[None]:
+    """Every tap of the model computes ``_RedirectedReLU`` inside the block (see ``relus_computing``)."""
+    return relus_computing(model, _RedirectedReLU)
+
+
 @contextmanager
-def _frozen(model: CPC) -> Iterator[None]:
+def frozen(model: CPC) -> Iterator[None]:
     """Eval mode and no parameter gradients inside the block; both restored on exit."""
     was_training = model.training
     wanted = [p.requires_grad for p in model.parameters()]
@@ -125,14 +152,13 @@ def _frozen(model: CPC) -> Iterator[None]:
         model.train(was_training)
 
 
-def _score(model: CPC, objective: Objective, scaleogram: torch.Tensor) -> torch.Tensor:
+def scaleogram_score(model: CPC, objective: Objective, scaleogram: torch.Tensor) -> torch.Tensor:
     """The objective of every clip ``(B,)`` for a scaleogram batch."""
-    with recorded_taps(model, objective.taps) as taps:
-        model.ar(model.encoder(scaleogram))
-    return objective(taps)
+    return objective(forward_to_taps(model, objective.taps, scaleogram))
 
 
-def _as_audio(model: CPC, clip: np.ndarray) -> torch.Tensor:
+def as_audio(model: CPC, clip: np.ndarray) -> torch.Tensor:
+    """A mono clip as a ``(1, S)`` tensor on the model's device; clear errors for other shapes or too few samples."""
     samples = np.asarray(clip, dtype=np.float32)
     if samples.ndim != 1:
         raise ValueError(f"the clip must be mono with shape (samples,), got {samples.shape}")
@@ -145,15 +171,15 @@ def _as_audio(model: CPC, clip: np.ndarray) -> torch.Tensor:
 @torch.no_grad()
 def clip_score(model: CPC, objective: Objective, clip: np.ndarray) -> float:
     """The objective on a clip as the model hears it, without any regulariser."""
-    with _frozen(model):
-        return float(_score(model, objective, model.scaleogram(_as_audio(model, clip))).mean())
+    with frozen(model):
+        return float(scaleogram_score(model, objective, model.scaleogram(as_audio(model, clip))).mean())
 
 
 def tap_shapes(model: CPC) -> dict[str, tuple[int, ...]]:
     """Every tap's activation shape without batch and time, in tap order: ``(channels, frequency positions)``
     for encoder taps, ``(channels,)`` for autoregressive ones."""
     silence = torch.zeros(1, MIN_FRAMES * model.config.hop, device=next(model.parameters()).device)
-    with torch.no_grad(), _frozen(model), recorded_taps(model, model.tap_names()) as taps:
+    with torch.no_grad(), frozen(model), recorded_taps(model, model.tap_names()) as taps:
         model.ar(model.encoder(model.scaleogram(silence)))
     return {name: tuple(taps[name].shape[1:-1]) for name in model.tap_names()}
 
@@ -175,7 +201,7 @@ def optimize_clip(model: CPC, objective: Objective, start: np.ndarray,
 
     Setting ``stop`` (from another thread) ends the ascent after the current step; the clip so far is returned.
     """
-    audio = _as_audio(model, start).clone().requires_grad_(True)
+    audio = as_audio(model, start).clone().requires_grad_(True)
     reg = settings.regularization
     generator = torch.Generator().manual_seed(settings.seed)
     optimizer = torch.optim.Adam([audio], lr=settings.lr)
@@ -183,14 +209,14 @@ def optimize_clip(model: CPC, objective: Objective, start: np.ndarray,
     max_shift = int(round(reg.time_shift * model.config.sample_rate))
     initial = clip_score(model, objective, start)
     scores = []
-    with _frozen(model), redirected_relus(model):
+    with frozen(model), redirected_relus(model):
         for step in tqdm(range(settings.steps), desc="optimising", unit="step", leave=False, disable=not progress):
             if stop is not None and stop.is_set():
                 break
             scaleogram = model.scaleogram(time_shift(audio, max_shift, generator))
             scaleogram = pitch_shift(scaleogram, reg.pitch_shift, floor, generator)
             scaleogram = mask(scaleogram, reg.masks, reg.mask_frames, reg.mask_bins, floor, generator)
-            value = _score(model, objective, scaleogram).mean()
+            value = scaleogram_score(model, objective, scaleogram).mean()
             optimizer.zero_grad(set_to_none=True)
             (-value).backward()
             audio.grad = noisy_gradient(audio.grad, reg.gradient_noise, generator)

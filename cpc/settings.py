@@ -92,3 +92,54 @@ class OptimizeSettings:
 SETTING_NAMES = tuple(spec.name for spec in fields(OptimizeSettings) if spec.name != "regularization") + tuple(
     spec.name for spec in fields(Regularization))
 """What ``LoopControl.update`` changes while a loop grows: the optimiser's scalars and every regulariser."""
+
+
+AURALISE_METHODS = ("deconv", "guided", "gradxinput")
+"""How auralisation carries a response back to the scaleogram: the deconvnet rule, guided backpropagation,
+gradient x input."""
+
+FUNCTIONS = ("deepdream", "filter", "filter-add", "target")
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    """Which function, how many steps, its step size and hard-cut threshold, and which steps are kept."""
+
+    function: str = "deepdream"
+    steps: int = 20
+    step_size: float = 0.01
+    threshold: float = 0.1
+    save_every: int = 0     # keep the clip after every this many steps (0: the last one only)
+
+    def __post_init__(self) -> None:
+        if self.function not in FUNCTIONS:
+            raise ValueError(f"function {self.function!r} is not one of {FUNCTIONS}")
+        if self.steps < 1:
+            raise ValueError(f"steps={self.steps} must be >= 1")
+        if not self.step_size > 0:
+            raise ValueError(f"step_size={self.step_size} must be > 0")
+        if not 0 <= self.threshold <= 1:
+            raise ValueError(f"threshold={self.threshold} must lie in [0, 1] (the filter's magnitudes are "
+                             "normalised to their maximum)")
+        if self.save_every < 0:
+            raise ValueError(f"save_every={self.save_every} must be >= 0")
+
+
+MIN_GAIN = 10.0          # the benchmark's aim: the clip raises the tap's mean activation 10x over silence ...
+MIN_KEPT_UNDER_SHIFT = 0.5  # ... and keeps half of that gain when rolled by +-shift_seconds
+
+
+@dataclass(frozen=True)
+class GallerySettings:
+    """How each tap's clip is grown: its length, the optimisation, and the shifts it is checked under."""
+
+    seconds: float = 4.0
+    optimize: OptimizeSettings = field(default_factory=lambda: OptimizeSettings(
+        steps=20, lr=1e-2, regularization=Regularization(time_shift=0.5)))
+    shift_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.seconds > 0:
+            raise ValueError(f"seconds={self.seconds} must be > 0")
+        if not 0 <= self.shift_seconds < self.seconds:
+            raise ValueError(f"shift_seconds={self.shift_seconds} must lie in [0, seconds)")

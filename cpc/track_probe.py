@@ -22,7 +22,6 @@ from tqdm import tqdm
 from .data import AudioCorpus
 from .model import CPC
 from .probe import PROBE_REGULARIZATION, Score, chance_score, logistic_probe, supervised_baseline
-from .settings import TRACK_CLIP_SECONDS
 
 logger = logging.getLogger(__name__)
 

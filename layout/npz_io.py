@@ -8,6 +8,7 @@ where a whole one is expected.
 from __future__ import annotations
 
 import os
+import tempfile
 import zipfile
 import zlib
 from contextlib import contextmanager
@@ -75,14 +76,26 @@ def write_arrays(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     return path
 
 
+def default_file_mode() -> int:
+    """The mode a plainly created file gets under the current umask (mkstemp makes files private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextmanager
 def whole_file(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside ``path`` (hidden, same suffix, so writers that go by it still do) for the block
-    to write; renamed to ``path`` when the block succeeds, removed when it fails."""
+    """A fresh temporary path beside ``path`` (hidden, unique, same suffix, so writers that go by it still do)
+    for the block to write; renamed to ``path`` with a plain file's mode when the block succeeds, removed when
+    it fails."""
     path = Path(path)
-    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".partial" + path.suffix)
+    os.close(handle)
+    partial = Path(name)
     try:
         yield partial
+        partial.chmod(default_file_mode())
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

@@ -117,10 +117,16 @@ def wav_header_frames(path: Path) -> int | None:
     return None
 
 
+def read_clip(path: str | Path, *, seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """A sound file as mono float32 at its own rate (channels averaged), cut to ``seconds``, and that rate."""
+    data, source_rate = read_sound(path, seconds=seconds)
+    return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), source_rate
+
+
 def load_clip(path: str | Path, sample_rate: int, *, seconds: float | None = None) -> np.ndarray:
     """A sound file as mono float32 at ``sample_rate`` (channels averaged, resampled), cut to ``seconds``."""
-    data, source_rate = read_sound(path, seconds=seconds)
-    return resample(data.mean(axis=1), source_rate, sample_rate)
+    samples, source_rate = read_clip(path, seconds=seconds)
+    return resample(samples, source_rate, sample_rate)
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:

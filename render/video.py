@@ -28,6 +28,7 @@ import soundfile
 from tqdm import tqdm
 
 from .defaults import PRESETS
+from .atomic import default_file_mode
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def write_video(
             _mux(video_only, audio_path, float(written / fps), partial)
         if partial.stat().st_size == 0:
             raise RuntimeError(f"ffmpeg wrote no data for {str(path)!r}; see its messages above")
-        partial.chmod(_default_file_mode())
+        partial.chmod(default_file_mode())
         os.replace(partial, path)
     logger.info("wrote %s: %d frames at %s fps%s", path, written, fps, " with sound" if audio_path else "")
     return path
@@ -110,13 +111,6 @@ def _partial_file(path: Path, stack: ExitStack) -> Path:
     os.close(handle)
     stack.callback(Path(name).unlink, missing_ok=True)
     return Path(name)
-
-
-def _default_file_mode() -> int:
-    """The mode a plainly created file gets under the current umask (mkstemp makes files private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _check_fps(fps: float) -> Fraction:

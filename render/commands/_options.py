@@ -65,3 +65,19 @@ def check_output_folder(path: str | Path | None, option: str) -> None:
     """Refuse an output whose folder does not exist before the work that would end in writing it."""
     if path is not None and not Path(path).resolve().parent.is_dir():
         raise FileNotFoundError(f"{option} {str(path)!r}: the folder {str(Path(path).parent)!r} does not exist")
+
+
+def add_model_options(parser: argparse.ArgumentParser, *, threads: int | None = None,
+                      threads_help: str = "CPU threads for torch (default: torch's choice)") -> None:
+    """``--model``, ``--device`` and ``--threads``: which network runs where (read by ``_model.model_from``)."""
+    parser.add_argument("--model", default="lean", help="shipped model name or checkpoint .pt (default: %(default)s)")
+    parser.add_argument("--device", default=None,
+                        help="torch device, cpu or cuda[:N] (default: cuda when there is one, else cpu)")
+    parser.add_argument("--threads", type=positive_int, default=threads, help=threads_help)
+
+
+def add_objective_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """``--objective SPEC...``: what to maximise or listen through, summed."""
+    parser.add_argument("--objective", nargs="+", metavar="SPEC", required=required,
+                        help="neurons, summed: TAP (a layer), TAP:CHANNEL or TAP:CHANNEL:FREQ (a neuron); "
+                             "`immersions optimize --list-taps` shows the taps")

@@ -4,14 +4,13 @@ from __future__ import annotations
 import argparse
 from contextlib import nullcontext
 from dataclasses import asdict
-from functools import reduce
-from operator import add
 from pathlib import Path
 
 from immersions.cpc.settings import START_KINDS, OptimizeSettings, Regularization
 
 from ..defaults import DEFAULT_OSC_HOST
-from ._options import DEFAULT_SIZE, add_field_options, field_values, parse_size, positive_float, positive_int
+from ._options import (DEFAULT_SIZE, add_field_options, add_model_options, field_values, parse_size,
+                       positive_float, positive_int)
 
 _REGULARIZER_HELP = {
     "time_shift": "largest random roll of the waveform per step, seconds",
@@ -36,7 +35,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "fire, with the article's regularisers; each loop starts from the last. Writes "
                     "OUT_DIR/clip_000.wav, ..., loop.wav (all clips in a row) and scores.json.")
     parser.add_argument("out_dir", nargs="?", default="optimized", help="output folder (default: %(default)s)")
-    parser.add_argument("--model", default="lean", help="shipped model name or checkpoint .pt (default: %(default)s)")
     parser.add_argument("--objective", nargs="+", metavar="SPEC",
                         help="what to maximise, summed: TAP (a layer), TAP:CHANNEL or TAP:CHANNEL:FREQ (a neuron); "
                              "--list-taps shows the taps")
@@ -68,12 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--osc-host", default=DEFAULT_OSC_HOST,
                         help="address to listen for OSC on (default: %(default)s, this machine only)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda when there is "
-                                                        "one, else cpu)")
-    parser.add_argument("--threads", type=positive_int, default=1,
-                        help="CPU threads for torch (default: %(default)s: on a machine shared with other busy "
-                             "processes one thread was 2.5x faster than two; on an idle machine more threads gain "
-                             "up to 1.2x)")
+    add_model_options(parser, threads=1,
+                      threads_help="CPU threads for torch (default: %(default)s: on a machine shared with other busy "
+                                   "processes one thread was 2.5x faster than two; on an idle machine more threads "
+                                   "gain up to 1.2x)")
     parser.set_defaults(func=run)
 
 
@@ -86,29 +82,28 @@ def _print_taps(shapes: dict[str, tuple[int, ...]]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Optimise ``--loops`` clips and write them, their concatenation and the scores."""
     from immersions.cpc.loop_control import LoopControl, grow_loop
-    from immersions.cpc.objectives import parse_objective
+    from immersions.cpc.objectives import parse_objectives
     from immersions.cpc.optimize import check_objective, start_clip, tap_shapes
-    from immersions.cpc.train import set_cpu_threads
 
-    from ..app_inputs import check_audio_path, check_device, load_clip, load_model
+    from ..app_inputs import check_audio_path, check_device, load_clip
     from ..clip_folder import ClipFolder
     from ..live import run_live
     from ..osc import OscControl
+    from ._model import model_from
 
-    set_cpu_threads(args.threads)
-    device = check_device(args.device)
+    check_device(args.device)
     if args.start not in START_KINDS:
         check_audio_path(args.start)
     if args.layout is not None and not args.live:
         raise ValueError("--layout applies to --live only (`immersions render --layout` reuses one for a video)")
-    model = load_model(args.model).to(device)
+    model = model_from(args)
     shapes = tap_shapes(model)
     if args.list_taps:
         _print_taps(shapes)
         return 0
     if not args.objective:
         raise ValueError("give --objective SPEC (e.g. ar.blocks.8.relu:3), or --list-taps to see the taps")
-    objective = reduce(add, (parse_objective(spec) for spec in args.objective))
+    objective = parse_objectives(args.objective)
     rate = model.config.sample_rate
     if args.start in START_KINDS:
         start = start_clip(args.start, int(round(args.seconds * rate)), args.seed)

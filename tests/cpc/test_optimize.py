@@ -9,7 +9,7 @@ import torch
 from immersions.cpc.checkpoint import config_to_json, save_checkpoint
 from immersions.cpc.loop_control import optimize_loop
 from immersions.cpc.objectives import channel, neuron
-from immersions.cpc.optimize import (OptimizeSettings, clip_score, optimize_clip, recorded_taps,
+from immersions.cpc.optimize import (OptimizeSettings, clip_score, forward_to_taps, optimize_clip, recorded_taps,
                                      redirected_relus, start_clip)
 from immersions.cpc.regularizers import Regularization
 from immersions.render.cli import main
@@ -46,6 +46,24 @@ def test_recorded_taps_fill_and_leave_no_hooks(model):
     with pytest.raises(ValueError, match="unknown taps \\['nope'\\]; this model's taps are"):
         with recorded_taps(model, ["nope"]):
             pass
+
+
+def test_forward_to_taps_stops_after_the_last_tap_it_needs(model):
+    """An early tap's outputs equal the full pass's, and no module after it runs."""
+    scaleogram = model.scaleogram(torch.from_numpy(_noise(model))[None])
+    with recorded_taps(model, model.tap_names()) as full:
+        model.ar(model.encoder(scaleogram))
+    ran = []
+    handle = model.encoder.blocks[1].conv1.register_forward_hook(lambda *_: ran.append(True))
+    try:
+        early = forward_to_taps(model, ["encoder.blocks.0.relu2", "encoder.blocks.0.relu1"], scaleogram)
+    finally:
+        handle.remove()
+    assert sorted(early) == ["encoder.blocks.0.relu1", "encoder.blocks.0.relu2"] and not ran
+    torch.testing.assert_close(early["encoder.blocks.0.relu2"], full["encoder.blocks.0.relu2"])
+    assert forward_to_taps(model, ["ar.blocks.1.relu"], scaleogram)["ar.blocks.1.relu"].shape == \
+        full["ar.blocks.1.relu"].shape
+    assert all(not module._forward_hooks for module in model.modules())
 
 
 def test_redirected_relus_change_gradients_only():
