@@ -17,12 +17,15 @@ import torch
 from .backends import Repulsion, get_backend
 from .forces import EdgeTensors, ForceParams, energy, neighbour_sum
 from .graph import NeuronGraph
-from .hierarchy import Hierarchy, build_hierarchy
+from .hierarchy import COARSENINGS, Hierarchy, build_hierarchy, build_structural_hierarchy
 from .layout import Callback, Layout
 from .verlet import (LevelSystem, VerletState, as_callbacks, integrate, length_scale, run_callbacks,
                      show_progress)
 
 logger = logging.getLogger(__name__)
+
+# Extra iterations per level while the energy still falls, on the structural path (``ForceParams.untangle_iter``).
+UNTANGLE_ITER = 100
 
 
 class ForceLayout:
@@ -34,12 +37,18 @@ class ForceLayout:
     their parent plus Gaussian jitter of ``jitter`` mean edge lengths, then ``smoothing`` Jacobi steps
     spread siblings toward their neighbours. Levels of at most ``restart_vertices`` vertices run
     ``restarts`` random starts in one batch and keep the one of lowest energy, which avoids folds.
+
+    ``coarsening`` builds the hierarchy: ``"graph"`` merges vertices by the edges alone
+    (``build_structural_hierarchy``: Numba on the CPU, torch on another device), whatever the numbering;
+    ``"axes"`` merges index neighbours along a layer's channel and size axes (the seed article's way, only as
+    good as the numbering); ``"auto"`` (``choose_coarsening``) takes the one measured better for the graph
+    and logs the choice.
     """
 
     def __init__(self, params: ForceParams | None = None, *, backend: str | Repulsion = "auto",
                  device: str | torch.device | None = None, seed: int = 0, dims: int = 2,
                  min_vertices: int = 4, jitter: float = 0.1, smoothing: int = 2, restarts: int = 4,
-                 restart_vertices: int = 512, progress: bool | None = None) -> None:
+                 restart_vertices: int = 512, coarsening: str = "auto", progress: bool | None = None) -> None:
         if params is not None and not isinstance(params, ForceParams):
             raise TypeError(f"params must be a ForceParams, got {type(params).__name__}")
         if dims not in (2, 3):
@@ -62,6 +71,9 @@ class ForceLayout:
                              f"{restart_vertices} and {smoothing}")
         self.restarts = int(restarts)
         self.restart_vertices = int(restart_vertices)
+        if coarsening not in ("auto", *COARSENINGS):
+            raise ValueError(f"coarsening must be 'auto' or one of {COARSENINGS}, got {coarsening!r}")
+        self.coarsening = coarsening
         self.progress = progress
 
     def fit(self, graph: NeuronGraph, *, charges: np.ndarray | None = None, init: np.ndarray | None = None,
@@ -89,6 +101,18 @@ class ForceLayout:
             return self._refine(graph, charge, _init(init, charge.shape[0], n, self.dims), mask, cbs,
                                 callbacks_every)
         return self._multilevel(graph, charge, cbs, callbacks_every)
+
+    def _hierarchy(self, graph: NeuronGraph) -> tuple[Hierarchy, str]:
+        """The multilevel hierarchy of the chosen (or, for ``auto``, the better) coarsening, and its name."""
+        coarsening = choose_coarsening(graph) if self.coarsening == "auto" else self.coarsening
+        if self.coarsening == "auto":
+            logger.info("coarsening 'auto' chose %r for %d vertices in %d layers", coarsening, graph.n_vertices,
+                        len(graph.layers))
+        if coarsening == "axes":
+            return build_hierarchy(graph, min_vertices=self.min_vertices), coarsening
+        backend = "numba" if torch.device(self.device).type == "cpu" else "torch"
+        return build_structural_hierarchy(graph, min_vertices=self.min_vertices, seed=self.seed, backend=backend,
+                                          device=self.device), coarsening
 
     def _layout(self, graph: NeuronGraph, charge: np.ndarray, state: VerletState, pinned: np.ndarray,
                 iteration: int) -> Layout:
@@ -119,7 +143,8 @@ class ForceLayout:
         batch; before the first larger level each snapshot keeps the start of lowest (exact) energy.
         """
         p = self.params
-        hierarchy = build_hierarchy(graph, min_vertices=self.min_vertices)
+        hierarchy, coarsening = self._hierarchy(graph)
+        untangle = p.untangle_iter if p.untangle_iter is not None else UNTANGLE_ITER if coarsening == "graph" else 0
         charges = [charge]
         for level in range(hierarchy.n_levels - 1):
             charges.append(hierarchy.coarsen(charges[-1], level).astype(np.float32))
@@ -158,6 +183,7 @@ class ForceLayout:
                               self._layout(graph, charge, view, no_pins, offset + it))
 
             state, done = integrate(system, state, p.iterations_at(level), min_iter=p.min_iter,
+                                    extra_iter=untangle,
                                     on_callback=on_callback if cbs else None, callback_every=callbacks_every,
                                     offset=total, progress=progress, description=f"layout level {level}")
             total += done
@@ -167,6 +193,12 @@ class ForceLayout:
             best = _lowest_energy(system, state, snapshots)
             state = VerletState.start(_first_snapshots(system, snapshots), best)
         return self._layout(graph, charge, state, no_pins, total)
+
+
+def choose_coarsening(graph: NeuronGraph) -> str:
+    """``"axes"`` for a graph whose layers have both axes (a neuron graph, where merging index neighbours along
+    channels and positions follows the geometry), ``"graph"`` otherwise."""
+    return "axes" if any(layer.channels > 1 and layer.size > 1 for layer in graph.layers) else "graph"
 
 
 def _lowest_energy(system: LevelSystem, state: VerletState, snapshots: int) -> torch.Tensor:
