@@ -12,6 +12,7 @@ import logging
 from typing import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from .backends import Repulsion, get_backend
@@ -19,6 +20,7 @@ from .forces import EdgeTensors, ForceParams, energy, neighbour_sum
 from .graph import NeuronGraph
 from .hierarchy import COARSENINGS, Hierarchy, build_hierarchy, build_structural_hierarchy
 from .layout import Callback, Layout
+from .readers import from_sparse
 from .verlet import (LevelSystem, VerletState, as_callbacks, integrate, length_scale, run_callbacks,
                      show_progress)
 
@@ -76,17 +78,20 @@ class ForceLayout:
         self.coarsening = coarsening
         self.progress = progress
 
-    def fit(self, graph: NeuronGraph, *, charges: np.ndarray | None = None, init: np.ndarray | None = None,
+    def fit(self, graph: NeuronGraph | sp.spmatrix | sp.sparray, *, charges: np.ndarray | None = None, init: np.ndarray | None = None,
             pinned: np.ndarray | None = None, callbacks: Callback | Sequence[Callback] | None = None,
             callbacks_every: int = 10) -> Layout:
         """Lay out ``graph``; ``charges`` ``(N,)`` or ``(S, N)`` (default 1) gives ``S`` layouts in one batch.
 
         Without ``init`` the multilevel schedule runs from random positions; with ``init`` ``(N, D)`` or
         ``(S, N, D)`` the finest level is optimised from it directly. ``pinned`` (boolean mask or vertex
-        indices, needs ``init``) keeps vertices at their initial positions.
+        indices, needs ``init``) keeps vertices at their initial positions. A scipy.sparse ``N x N`` matrix is
+        read as a weighted undirected adjacency (``readers.from_sparse``).
         """
+        if sp.issparse(graph):
+            graph = from_sparse(graph)
         if not isinstance(graph, NeuronGraph):
-            raise TypeError(f"graph must be a NeuronGraph, got {type(graph).__name__}")
+            raise TypeError(f"graph must be a NeuronGraph or a scipy.sparse matrix, got {type(graph).__name__}")
         n = graph.n_vertices
         if n == 0:
             raise ValueError("graph has no vertices; nothing to lay out")
