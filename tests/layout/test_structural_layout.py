@@ -22,7 +22,7 @@ def fitted_np(graph: NeuronGraph, seed: int = 0, **options) -> float:
 def test_shuffled_king_grid_lays_out_as_well_as_the_grid_numbering():
     grid = king_grid(48)
     shuffled, _ = relabel(grid, seed=5)
-    assert choose_coarsening(grid) == "axes" and choose_coarsening(shuffled) == "graph"
+    assert choose_coarsening(grid) == "both" and choose_coarsening(shuffled) == "graph"
     original, relabelled = fitted_np(grid), fitted_np(shuffled)
     assert original > 0.95
     assert abs(relabelled - original) <= 0.02, (original, relabelled)
@@ -92,6 +92,20 @@ def test_untangling_goes_on_while_the_energy_falls():
     assert untangled.iteration > fixed.iteration
     assert (neighborhood_preservation(graph, untangled.positions[0])
             > neighborhood_preservation(graph, fixed.positions[0]))
+
+
+def test_auto_keeps_the_coarsening_of_higher_quality_on_a_small_neuron_graph(caplog):
+    """A small graph with axes is laid out both ways; ``auto`` returns the better layout and logs the scores."""
+    graph = king_grid(20)
+    by_name = {name: ForceLayout(seed=0, coarsening=name).fit(graph) for name in ("graph", "axes")}
+    scores = {name: neighborhood_preservation(graph, layout.positions[0]) for name, layout in by_name.items()}
+    with caplog.at_level("INFO", logger="immersions.layout.simulate"):
+        auto = ForceLayout(seed=0).fit(graph)
+    best = max(("graph", "axes"), key=lambda name: scores[name])
+    np.testing.assert_array_equal(auto.positions, by_name[best].positions)
+    assert "kept" in caplog.text and best in caplog.text
+    large = relabel(king_grid(80), seed=0)[0]
+    assert choose_coarsening(large) == "graph"
 
 
 def test_unknown_coarsening_is_refused():
