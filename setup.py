@@ -40,8 +40,10 @@ setup(
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "PySide6-Essentials>=6.5", "librosa>=0.10",
                  "music21>=9", "pyloudnorm>=0.1", "ogdf-py>=0.5", "python-osc>=1.8", "playwright>=1.40",
+                 "networkx>=3",
                  "triton; platform_system == 'Linux' and platform_machine == 'x86_64'"],
         "qt": ["PySide6-Essentials>=6.5"],
+        "graphs": ["networkx>=3"],
         "sound": ["sounddevice>=0.4"],
         "osc": ["python-osc>=1.8"],
         "corpus": ["music21>=9", "pyloudnorm>=0.1"],

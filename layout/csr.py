@@ -13,37 +13,42 @@ import numpy as np
 INT32_MAX = np.iinfo(np.int32).max
 
 
+MAPPED, KEEP_ORIENTATION, UNDIRECTED = 0, 1, 2
+
+
 @nb.njit(inline="always")
-def _mapped(s, d, parent, keep_orientation):
-    """Endpoints ``(s, d)`` mapped through ``parent`` (none: identity); with ``keep_orientation`` a pair
-    keeps its orientation relative to vertex order."""
-    if parent.size == 0:
-        return s, d
-    a, b = parent[s], parent[d]
-    if keep_orientation and (s < d) != (a < b):
+def _mapped(s, d, parent, orientation):
+    """Endpoints ``(s, d)`` mapped through ``parent`` (none: identity). ``orientation`` KEEP_ORIENTATION:
+    a pair keeps its orientation relative to vertex order; UNDIRECTED: the lower endpoint comes first."""
+    a, b = np.int64(s), np.int64(d)
+    if parent.size != 0:
+        a, b = np.int64(parent[s]), np.int64(parent[d])
+    if orientation == UNDIRECTED and a > b:
+        return b, a
+    if orientation == KEEP_ORIENTATION and (s < d) != (a < b):
         return b, a
     return a, b
 
 
 @nb.njit(cache=True)
-def _mapped_indptr(src, dst, parent, n_rows, keep_orientation):
+def _mapped_indptr(src, dst, parent, n_rows, orientation):
     """Row pointer of the mapped pairs, self-loops left out."""
     indptr = np.zeros(n_rows + 1, np.int64)
     for e in range(src.size):
-        a, b = _mapped(src[e], dst[e], parent, keep_orientation)
+        a, b = _mapped(src[e], dst[e], parent, orientation)
         if a != b:
             indptr[a + 1] += 1
     return np.cumsum(indptr)
 
 
 @nb.njit(cache=True)
-def _mapped_rows(src, dst, weights, parent, indptr, keep_orientation):
+def _mapped_rows(src, dst, weights, parent, indptr, orientation):
     """Columns and values of the mapped pairs bucketed by row, in input order inside each row."""
     fill = indptr[:-1].copy()
     cols = np.empty(indptr[-1], np.int32)
     vals = np.empty(indptr[-1], np.float32)
     for e in range(src.size):
-        a, b = _mapped(src[e], dst[e], parent, keep_orientation)
+        a, b = _mapped(src[e], dst[e], parent, orientation)
         if a != b:
             k = fill[a]
             cols[k] = b
@@ -171,19 +176,23 @@ def count_members(indptr: np.ndarray, cols: np.ndarray, rows: np.ndarray, candid
 
 
 def group_edges(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, n_rows: int, *,
-                parent: np.ndarray | None = None, keep_orientation: bool = False
+                parent: np.ndarray | None = None, keep_orientation: bool = False, undirected: bool = False
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Edges ``(parent[src], parent[dst])`` sorted by (source, target), self-loops dropped, duplicates merged.
 
     Returns int32 edges ``(U, 2)`` and float32 weights ``(U,)``, equal to a stable sort of the pairs followed
     by ``np.add.reduceat`` of their weights. ``parent`` (default identity) maps vertices to ``n_rows`` rows;
     with ``keep_orientation`` a pair is flipped when mapping reversed its order, so it keeps pointing from
-    the lower vertex index to the higher one as it did.
+    the lower vertex index to the higher one as it did; with ``undirected`` every pair is written lower
+    endpoint first, so ``(a, b)`` and ``(b, a)`` merge into one edge.
     """
+    if keep_orientation and undirected:
+        raise ValueError("keep_orientation and undirected exclude each other; pass at most one")
+    orientation = UNDIRECTED if undirected else KEEP_ORIENTATION if keep_orientation else MAPPED
     mapping = np.empty(0, np.int64) if parent is None else np.asarray(parent)
     w = np.asarray(weights, np.float32)
-    indptr = _mapped_indptr(src, dst, mapping, int(n_rows), bool(keep_orientation))
-    cols, vals = _mapped_rows(src, dst, w, mapping, indptr, bool(keep_orientation))
+    indptr = _mapped_indptr(src, dst, mapping, int(n_rows), orientation)
+    cols, vals = _mapped_rows(src, dst, w, mapping, indptr, orientation)
     _sort_rows(indptr, cols, vals)
     pairs, starts = _runs(indptr, cols)
     del cols

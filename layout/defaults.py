@@ -6,3 +6,7 @@ ZOO_INPUT_SHAPES: dict[str, tuple[int, ...]] = {  # the zoo's models and their d
     "resnet18": (1, 3, 224, 224),
     "audio": (1, 2, 32, 64),
 }
+
+COARSENINGS = ("graph", "axes")
+"""How the multilevel hierarchy merges vertices: from the edges alone (any graph), or along the layer axes
+(channel, frequency) as the article does for neuron graphs."""

@@ -24,6 +24,15 @@ def save_graph(graph: NeuronGraph, path: str | os.PathLike) -> None:
     )
 
 
+def is_saved_graph(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an ``.npz`` written by ``save_graph`` (rather than, say, a scipy.sparse matrix)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return "format_version" in data and "edges" in data
+    except (OSError, ValueError):
+        return False
+
+
 def load_graph(path: str | os.PathLike) -> NeuronGraph:
     """Read a graph written by ``save_graph``."""
     data = read_arrays(path, "graph", ("layer_names", "layer_channels", "layer_sizes", "edges", "weights"),

@@ -1,6 +1,8 @@
 """Multilevel coarsening of a neuron graph, so the force layout can start coarse and refine.
 
-Each step merges groups of ``factor`` neighbouring neurons of a layer along one axis, the channel axis or
+Two ways to coarsen: ``build_structural_hierarchy`` merges vertices by the edges alone (``coarsening``), for
+any graph however numbered; ``build_hierarchy`` (the seed article's) merges index neighbours along a layer's
+axes, which is only as good as the numbering. In the axis merge, each step merges groups of ``factor`` neighbouring neurons of a layer along one axis, the channel axis or
 the kept (frequency) axis, alternating as ``order`` says. Coarse charge is the sum of the children, coarse
 position their mean; expanding a layout goes back through the levels in inverse order, placing children
 at their parent plus a small seeded jitter.
@@ -12,8 +14,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import torch
 
+from .coarsening import BACKENDS, coarsen_numba, coarsen_torch
 from .csr import group_edges
+from .defaults import COARSENINGS
 from .graph import Layer, NeuronGraph, layer_table
 
 logger = logging.getLogger(__name__)
@@ -167,4 +172,48 @@ def build_hierarchy(graph: NeuronGraph, *, min_vertices: int = 64, order: Sequen
         levels.append(_coarse_graph(levels[-1], coarse, parent))
         parents.append(parent)
     logger.debug("hierarchy of %d levels: %s vertices", len(levels), [g.n_vertices for g in levels])
+    return Hierarchy(tuple(levels), tuple(parents))
+
+
+
+
+def build_structural_hierarchy(graph: NeuronGraph, *, min_vertices: int = 64, seed: int = 0,
+                               backend: str = "numba", device: str | torch.device = "cpu", max_levels: int = 64,
+                               min_shrink: float = 0.05) -> Hierarchy:
+    """Coarsen ``graph`` by its edges alone (``coarsening.coarsen_numba`` or ``coarsen_torch``, by
+    ``backend``) until it has at most ``min_vertices`` vertices, a level shrinks by less than ``min_shrink``
+    (a graph of isolated vertices cannot shrink) or ``max_levels`` levels are built.
+
+    Coarse levels are one layer ``level L`` of ``1 x N_L`` vertices; level ``L`` uses seed ``seed + L``.
+    """
+    if not isinstance(graph, NeuronGraph):
+        raise TypeError(f"graph must be a NeuronGraph, got {type(graph).__name__}")
+    if backend not in BACKENDS:
+        raise ValueError(f"coarsening backend must be one of {BACKENDS}, got {backend!r}")
+    if min_vertices < 1 or max_levels < 1 or not 0 <= min_shrink < 1:
+        raise ValueError(f"min_vertices and max_levels must be >= 1 and min_shrink in [0, 1), got {min_vertices}, "
+                         f"{max_levels} and {min_shrink}")
+    levels, parents = [graph], []
+    size = np.ones(graph.n_vertices, np.float64)
+    if backend == "torch":
+        src, dst = (torch.as_tensor(graph.edges[:, i].astype(np.int64), device=device) for i in (0, 1))
+        weights = torch.as_tensor(graph.weights, device=device)
+        size_t = torch.as_tensor(size, device=device)
+    edges, weights_np = graph.edges, graph.weights
+    while levels[-1].n_vertices > min_vertices and len(levels) < max_levels:
+        n, seed_l = levels[-1].n_vertices, seed + len(parents)
+        if backend == "numba":
+            parent, edges, weights_np, size = coarsen_numba(edges, weights_np, size, seed_l)
+        else:
+            parent_t, src, dst, weights, size_t = coarsen_torch(src, dst, weights, size_t, seed_l)
+            parent = parent_t.cpu().numpy()
+            edges = torch.stack([src, dst], 1).to(torch.int32).cpu().numpy()
+            weights_np = weights.cpu().numpy()
+        n_coarse = int(parent.max()) + 1
+        if n_coarse > (1 - min_shrink) * n:
+            break
+        layers = layer_table([(f"level {len(levels)}", 1, n_coarse)])
+        levels.append(NeuronGraph(layers, edges.astype(np.int32, copy=False), weights_np.astype(np.float32)))
+        parents.append(parent)
+    logger.debug("structural hierarchy of %d levels: %s vertices", len(levels), [g.n_vertices for g in levels])
     return Hierarchy(tuple(levels), tuple(parents))

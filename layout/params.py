@@ -20,7 +20,11 @@ class ForceParams:
     finest runs at most ``min(max_iter, fine_iter * iter_growth ** L)`` iterations: coarse levels are
     cheap and settle the global shape, fine levels only untangle locally. A level stops early, after at
     least ``min_iter`` iterations, once the mean displacement per iteration falls below ``tolerance`` mean
-    edge lengths, checked every ``check_every`` iterations (the only host synchronisation).
+    edge lengths, checked every ``check_every`` iterations (the only host synchronisation). With
+    ``untangle_iter`` above 0 a level whose cap is reached goes on, up to ``untangle_iter`` more iterations,
+    while its squared force still falls by ``untangle_fall`` per check: a folded layout is not cut off while it
+    unfolds. ``None`` (the default) lets ``ForceLayout`` choose by coarsening: the seed's fixed schedule (0) for
+    the axis merge, where it was measured, and ``UNTANGLE_ITER`` more for the structural one.
 
     The Verlet step starts at ``time_step`` and adapts between ``time_step / 100`` and ``max_time_step``:
     it grows by ``step_growth`` while the squared force falls and shrinks by ``step_shrink`` when it rises.
@@ -50,6 +54,8 @@ class ForceParams:
     min_iter: int = 10
     tolerance: float = 2e-3
     check_every: int = 10
+    untangle_iter: int | None = None
+    untangle_fall: float = 0.01
     softening: float = DEFAULT_SOFTENING
 
     def __post_init__(self) -> None:
@@ -71,6 +77,11 @@ class ForceParams:
             raise ValueError(f"ForceParams.centering_growth must be > 0, got {self.centering_growth!r}")
         if self.iter_growth < 1:
             raise ValueError(f"ForceParams.iter_growth must be >= 1, got {self.iter_growth!r}")
+        if not 0 <= self.untangle_fall < 1:
+            raise ValueError(f"ForceParams.untangle_fall must lie in [0, 1), got {self.untangle_fall!r}")
+        if self.untangle_iter is not None and (not isinstance(self.untangle_iter, int) or self.untangle_iter < 0):
+            raise ValueError(f"ForceParams.untangle_iter must be None or a non-negative integer, "
+                             f"got {self.untangle_iter!r}")
         for name in ("max_iter", "fine_iter", "min_iter", "check_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (1 if name == "check_every" else 0):

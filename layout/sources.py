@@ -14,15 +14,17 @@ KING_GRID = "king-grid:"
 
 def graph_names() -> list[str]:
     """The accepted graph specifications, for help texts and errors (torch-free: the command line's help)."""
-    return sorted(ZOO_INPUT_SHAPES) + [f"{KING_GRID}N", "PATH.npz"]
+    return sorted(ZOO_INPUT_SHAPES) + [f"{KING_GRID}N", "PATH.npz", "PATH.graphml", "PATH.csv|.txt (edge list)"]
 
 
 def resolve_graph(spec: str, *, seed: int = 0, max_edges: int = DEFAULT_MAX_EDGES) -> NeuronGraph:
     """The graph named by ``spec``: a zoo model (extracted with its default taps, refused above
-    ``max_edges`` edges), ``king-grid:N``, or a graph ``.npz`` written by ``graph_io.save_graph``."""
+    ``max_edges`` edges), ``king-grid:N``, a graph ``.npz`` written by ``graph_io.save_graph``, or a graph
+    from another tool (``readers``: scipy.sparse ``.npz``, GraphML, an edge list)."""
     from . import zoo
     from .extract import extract
-    from .graph_io import load_graph
+    from .graph_io import is_saved_graph, load_graph
+    from .readers import EDGE_LIST_SUFFIXES, GRAPHML_SUFFIXES, read_any
     from .synthetic import king_grid
 
     if spec in zoo.MODELS:
@@ -33,8 +35,9 @@ def resolve_graph(spec: str, *, seed: int = 0, max_edges: int = DEFAULT_MAX_EDGE
         if not size.isdigit() or int(size) < 1:
             raise ValueError(f"king grid size must be a positive integer, got {spec!r} (use {KING_GRID}N)")
         return king_grid(int(size))
-    if spec.endswith(".npz"):
+    suffix = Path(spec).suffix.lower()
+    if suffix in (".npz", *GRAPHML_SUFFIXES, *EDGE_LIST_SUFFIXES):
         if not Path(spec).is_file():
             raise FileNotFoundError(f"no graph file at {spec!r}")
-        return load_graph(spec)
+        return load_graph(spec) if suffix == ".npz" and is_saved_graph(spec) else read_any(spec)[0]
     raise ValueError(f"unknown graph {spec!r}; use one of {graph_names()}")

@@ -149,11 +149,15 @@ def verlet_step(system: LevelSystem, state: VerletState, max_move: torch.Tensor)
                        state.active)
 
 
-def integrate(system: LevelSystem, state: VerletState, n_iter: int, *, min_iter: int = 0,
+def integrate(system: LevelSystem, state: VerletState, n_iter: int, *, min_iter: int = 0, extra_iter: int = 0,
               on_callback: Callable[[int, VerletState], None] | None = None, callback_every: int = 10,
               offset: int = 0, progress: bool = False, description: str = "layout") -> tuple[VerletState, int]:
     """Run up to ``n_iter`` iterations; an entry stops once its mean displacement per iteration is below
     ``tolerance`` mean edge lengths (after ``min_iter``). Returns the state and the iterations run.
+
+    Up to ``extra_iter`` more iterations follow for the entries whose energy still falls: the squared-force
+    residual must drop by at least ``untangle_fall`` (a fraction) over each ``check_every`` window, else
+    the entry stops. A folded layout keeps falling while it unfolds, so it is not cut off at ``n_iter``.
 
     Convergence is tested every ``check_every`` iterations of the parameters; ``on_callback(iteration,
     state)`` runs whenever ``offset + iteration`` (the count over all levels) is a multiple of
@@ -161,19 +165,22 @@ def integrate(system: LevelSystem, state: VerletState, n_iter: int, *, min_iter:
     """
     p = system.params
     max_move = p.max_displacement * length_scale(state.pos, system.edges)
-    last_pos, last_it, done = state.pos, 0, 0
-    with tqdm(total=n_iter, desc=description, disable=not progress, leave=False) as bar:
-        for it in range(1, n_iter + 1):
+    last_pos, last_residual, last_it, done = state.pos, state.residual, 0, 0
+    total = n_iter + max(0, int(extra_iter))
+    with tqdm(total=total, desc=description, disable=not progress, leave=False) as bar:
+        for it in range(1, total + 1):
             state = verlet_step(system, state, max_move)
             done = it
-            if it % p.check_every == 0 or it == n_iter:
+            if it % p.check_every == 0 or it == n_iter or it == total:
                 scale = length_scale(state.pos, system.edges)
                 moved = ((state.pos - last_pos).norm(dim=-1, keepdim=True) * system.free).sum((1, 2))
                 moved = moved / system.n_free / (it - last_it)
-                converged = (moved < p.tolerance * scale) & (it >= min_iter)
+                stop = (moved < p.tolerance * scale) & (it >= min_iter)
+                if it >= n_iter:
+                    stop = stop | (state.residual > (1 - p.untangle_fall) * last_residual) | (it == total)
                 state = VerletState(state.pos, state.vel, state.force, state.step, state.residual,
-                                    state.active & ~converged)
-                max_move, last_pos = p.max_displacement * scale, state.pos
+                                    state.active & ~stop)
+                max_move, last_pos, last_residual = p.max_displacement * scale, state.pos, state.residual
                 bar.update(it - last_it)
                 last_it = it
             if on_callback is not None and (offset + it) % callback_every == 0:

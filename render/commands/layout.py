@@ -23,12 +23,15 @@ PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``layout`` command."""
     from immersions.layout.backends import BACKENDS
+    from immersions.layout.defaults import COARSENINGS
     from immersions.layout.params import ForceParams
     from immersions.layout.sources import graph_names
 
     defaults = ForceParams()
     parser = subparsers.add_parser("layout", help=HELP)
-    parser.add_argument("graph", metavar="MODEL_OR_GRAPH", help=f"one of {graph_names()}")
+    parser.add_argument("graph", metavar="MODEL_OR_GRAPH",
+                        help=f"one of {graph_names()}; a graph from another tool is a scipy.sparse .npz "
+                             "adjacency, GraphML, or an edge list of 'u v [weight]' lines (text or CSV)")
     parser.add_argument("--out", default="layout.npz", help="layout file to write (default: %(default)s)")
     parser.add_argument("--png", default=None,
                         help="picture to write (default: the --out path with .png; 'none' to skip)")
@@ -46,6 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="centering factor l on the finest level (default: %(default)s)")
     parser.add_argument("--fine-iter", type=int, default=defaults.fine_iter,
                         help="iterations on the finest level (default: %(default)s)")
+    parser.add_argument("--coarsening", default="auto", choices=["auto", *COARSENINGS],
+                        help="multilevel coarsening: 'graph' merges vertices by the edges alone (any graph, any "
+                             "numbering), 'axes' merges index neighbours along a layer's channels and positions "
+                             "(neuron graphs), 'auto' picks by the graph (default: %(default)s)")
     parser.add_argument("--quality", action="store_true", help="print the neighbourhood preservation")
     parser.set_defaults(func=run)
 
@@ -71,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     print(graph.summary())
     start = time.perf_counter()
     layout = ForceLayout(params, backend=args.backend, device=args.device, seed=args.seed,
-                         dims=args.dims).fit(graph)
+                         dims=args.dims, coarsening=args.coarsening).fit(graph)
     print(f"laid out {graph.n_vertices} neurons in {time.perf_counter() - start:.2f} s "
           f"({layout.iteration} iterations)")
     if args.quality and graph.n_edges:

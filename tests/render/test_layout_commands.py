@@ -42,3 +42,17 @@ def test_bench_layout_writes_a_json_record(tmp_path):
     grid = record["king_grids"][0]
     assert grid["n"] == 64 and 0 <= grid["np"] <= 1
     assert record["machine"]["cpu_count"] >= 1 and record["machine"]["torch"] == torch.__version__
+
+
+def test_layout_command_reads_an_edge_list_with_the_structural_coarsening(tmp_path, capsys):
+    edges = tmp_path / "ring.csv"
+    edges.write_text("source,target\n" + "\n".join(f"v{i},v{(i + 1) % 40}" for i in range(40)) + "\n")
+    out = tmp_path / "ring_layout.npz"
+    assert main(["layout", str(edges), "--coarsening", "graph", "--out", str(out), "--png", "none",
+                 "--quality"]) == 0
+    assert load_layout(out).positions.shape == (1, 40, 2)
+    assert "neighbourhood preservation" in capsys.readouterr().out
+    bad = tmp_path / "bad.txt"
+    bad.write_text("0 1 2 3\n")
+    assert main(["layout", str(bad)]) == 1
+    assert "bad.txt' line 1" in capsys.readouterr().err
