@@ -45,6 +45,7 @@ from .animation import Timeline
 from .app_inputs import resample
 from .camera import Camera
 from .colormaps import colormap
+from .listen import DEFAULT_CHUNK_SECONDS, ChunkedListener
 from .loops import Loop
 from .offscreen import Offscreen
 from .scene import Scene
@@ -123,14 +124,38 @@ class Listener:
     def __init__(self, model: CPC) -> None:
         self.model = model
         self.network = AnalysisNetwork(model)
-        self.graph = neuron_graph(self.network, model.config.n_bins)
+        device = next(model.parameters()).device
+        example = torch.zeros(1, 2, model.config.n_bins, EXAMPLE_FRAMES, device=device)
+        self.graph = extract(self.network, example)
+        self.chunked = ChunkedListener(model, self.network, self.graph, example)
+
+    @property
+    def rate(self) -> float:
+        """Activation steps per second."""
+        grid = self.chunked.grid
+        return self.model.config.sample_rate / (grid.hop * grid.frames_per_step)
+
+    def check(self, audio: np.ndarray) -> np.ndarray:
+        """``audio`` as a mono float32 clip long enough for the model, or a ValueError saying why not."""
+        samples = np.asarray(audio, dtype=np.float32)
+        if samples.ndim != 1:
+            raise ValueError(f"audio must be mono with shape (samples,), got {samples.shape}")
+        frames = len(samples) // self.model.config.hop
+        if frames < 2 * max(spec.pool for spec in self.model.config.encoder):
+            raise ValueError(f"audio holds {len(samples)} samples ({frames} frames of {self.model.config.hop}); the "
+                             "clip is too short for this model, give at least a second of sound")
+        return samples
+
+    def chunks(self, audio: np.ndarray, seconds: float = DEFAULT_CHUNK_SECONDS) -> Iterator[np.ndarray]:
+        """Raw activations of ``audio`` (mono, at the model's rate) in blocks of consecutive steps, each about
+        ``seconds`` of sound: memory bounded by the chunk, whatever the clip's length."""
+        samples = self.check(audio)
+        grid = self.chunked.grid
+        return self.chunked.chunks(samples, grid.chunk_frames(seconds, self.model.config.sample_rate))
 
     def hear(self, audio: np.ndarray) -> tuple[np.ndarray, float]:
         """Raw activations ``(T, N)`` of ``audio`` (mono, at the model's rate) and their steps per second."""
-        scaleogram = clip_scaleogram(self.model, audio)
-        values = clip_activations(self.network, scaleogram, self.graph)
-        config = self.model.config
-        return values, activation_rate(len(values), scaleogram.shape[-1], config.hop, config.sample_rate)
+        return np.concatenate(list(self.chunks(audio))), self.rate
 
     def loop(self, audio: np.ndarray, values: np.ndarray | None = None, title: str | None = None) -> Loop:
         """The clip as a loop: its sound and its light levels (from ``values`` when it was heard already)."""
