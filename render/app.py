@@ -41,10 +41,12 @@ from immersions.layout.layout import Layout
 from immersions.layout.simulate import ForceLayout
 from immersions.layout.snapshots import snapshot_layouts
 
-from .animation import Timeline
+from .animation import StepStream, Timeline
 from .app_inputs import resample
 from .camera import Camera
 from .colormaps import colormap
+from .clip_summary import summarize
+from .levels import Levels, clip_levels
 from .listen import DEFAULT_CHUNK_SECONDS, ChunkedListener
 from .loops import Loop
 from .offscreen import Offscreen
@@ -169,18 +171,22 @@ def layout_charges(values: np.ndarray, n_snapshots: int, *, power: float = CHARG
     """Charges from activation variance: over the whole clip ``(N,)`` and per window ``(S, N)``.
 
     The clip's steps are cut into ``n_snapshots`` consecutive windows (fewer when the clip has fewer steps).
-    Variance is heavy-tailed (in a window of the demo the largest is ~40x the median), so it is capped at its
-    ``cap_quantile`` and taken to ``power`` < 1: otherwise a few neurons' charges set the layout's shape and
-    the rest packs into one dense cloud.
     """
     if n_snapshots < 1:
         raise ValueError(f"n_snapshots must be >= 1, got {n_snapshots}")
     windows = np.array_split(values, min(n_snapshots, len(values)), axis=0)
+    return (variance_charges(values.var(axis=0), power=power, cap_quantile=cap_quantile),
+            variance_charges(np.stack([window.var(axis=0) for window in windows]), power=power,
+                             cap_quantile=cap_quantile))
 
-    def charges(variance: np.ndarray) -> np.ndarray:
-        capped = np.minimum(variance, np.quantile(variance, cap_quantile, axis=-1, keepdims=True))
-        return charges_from_variance(capped, power=power)
-    return charges(values.var(axis=0)), charges(np.stack([window.var(axis=0) for window in windows]))
+
+def variance_charges(variance: np.ndarray, *, power: float = CHARGE_POWER,
+                     cap_quantile: float = CHARGE_CAP_QUANTILE) -> np.ndarray:
+    """Charges from variance ``(N,)`` or ``(S, N)``. Variance is heavy-tailed (in a window of the demo the largest
+    is ~40x the median), so it is capped at its ``cap_quantile`` and taken to ``power`` < 1: otherwise a few
+    neurons' charges set the layout's shape and the rest packs into one dense cloud."""
+    capped = np.minimum(variance, np.quantile(variance, cap_quantile, axis=-1, keepdims=True))
+    return charges_from_variance(capped, power=power)
 
 
 def static_layout(graph: NeuronGraph, charges: np.ndarray, *, seed: int = 0, device: str | torch.device = "cpu",
@@ -211,13 +217,11 @@ def normalize_per_layer(values: np.ndarray, graph: NeuronGraph, quantile: float 
 
 def light_levels(values: np.ndarray, graph: NeuronGraph, *, dark_quantile: float = 0.75,
                  bright_quantile: float = 0.995) -> np.ndarray:
-    """What is drawn, in [0, 1]: per layer, activations up to the layer's ``dark_quantile`` over the clip stay
-    dark and its ``bright_quantile`` and above are fully lit. Only strongly activated neurons light up (in the
-    demo ~3% above half in a typical step, against ~7% when every activation above 0 glows), so thousands of
-    moderately active neurons do not add up to a white blob under additive blending."""
-    if not 0 <= dark_quantile < bright_quantile <= 1:
-        raise ValueError(f"need 0 <= dark_quantile < bright_quantile <= 1, got {dark_quantile} and {bright_quantile}")
-    return normalize_per_layer(values, graph, bright_quantile, low_quantile=dark_quantile)
+    """Light levels in [0, 1] of ``clip`` mode (``levels.clip_levels``): per layer, activations up to the layer's
+    ``dark_quantile`` over the clip stay dark and its ``bright_quantile`` and above are fully lit. Only strongly
+    activated neurons light up, so thousands of moderately active neurons do not add up to a white blob under
+    additive blending."""
+    return clip_levels(values, graph, dark_quantile=dark_quantile, bright_quantile=bright_quantile).light(values)
 
 
 def view_camera(snapshots: np.ndarray, aspect: float, coverage: float = 0.99) -> Camera:
@@ -261,22 +265,18 @@ def render_frames(offscreen: Offscreen, scene: Scene, camera: Camera, timeline: 
     return offscreen.frames(scene, cameras(), pixel_format=pixel_format)
 
 
-def render_still(offscreen: Offscreen, scene: Scene, camera: Camera, timeline: Timeline, snapshots: np.ndarray,
-                 values: np.ndarray, busy_quantile: float = 0.9) -> np.ndarray:
-    """The frame at a busy moment typical of the clip: the step at the ``busy_quantile`` of mean activation
-    (the very busiest is often the onset of sound, where nearly every neuron fires at once)."""
-    order = np.argsort(values.mean(axis=1), kind="stable")
-    busy = int(order[round(busy_quantile * (len(order) - 1))])
-    seconds = min(timeline.activation_offset + busy / timeline.activation_rate, timeline.duration)
-    scene.update(positions=timeline.positions(snapshots, seconds), activations=timeline.activations(values, seconds))
-    return offscreen.render(scene, camera)
-
-
 def layout_for_clip(graph: NeuronGraph, values: np.ndarray, *, n_snapshots: int = SNAPSHOTS,
                     snapshot_iterations: int = SNAPSHOT_ITERATIONS,
                     seed: int, device: str | torch.device = "cpu", progress: bool | None = None) -> Layout:
     """Static layout under the clip's charges, then the per-window snapshot layouts."""
-    static_charges, window_charges = layout_charges(values, n_snapshots)
+    return layout_from_charges(graph, *layout_charges(values, n_snapshots), snapshot_iterations=snapshot_iterations,
+                               seed=seed, device=device, progress=progress)
+
+
+def layout_from_charges(graph: NeuronGraph, static_charges: np.ndarray, window_charges: np.ndarray, *,
+                        snapshot_iterations: int = SNAPSHOT_ITERATIONS, seed: int, device: str | torch.device = "cpu",
+                        progress: bool | None = None) -> Layout:
+    """Static layout under ``static_charges`` ``(N,)``, then one snapshot layout per row of ``window_charges``."""
     logger.info("static layout of %d neurons, %d edges", graph.n_vertices, graph.n_edges)
     static = landscape(static_layout(graph, static_charges, seed=seed, device=device, progress=progress))
     logger.info("%d snapshot layouts, %d iterations each", len(window_charges), snapshot_iterations)
@@ -314,16 +314,22 @@ def reusable_layout(layout: Layout | str | Path, graph: NeuronGraph) -> Layout:
 def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out_path: str | Path, *,
                             width: int = 1280, height: int = 720, fps: float = 30, layout: Layout | str | Path | None = None,
                             seed: int = 0, layout_path: str | Path | None = None, still_path: str | Path | None = None,
-                            activations_path: str | Path | None = None,
+                            activations_path: str | Path | None = None, levels: Levels | None = None,
+                            sound_track: str | Path | np.ndarray | None = None,
                             n_snapshots: int = SNAPSHOTS, snapshot_iterations: int = SNAPSHOT_ITERATIONS,
-                            max_edges: int = DEFAULT_MAX_EDGES,
+                            max_edges: int = DEFAULT_MAX_EDGES, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
                             preset: str = DEFAULT_PRESET, progress: bool | None = None) -> Path:
     """Render the video of ``model``'s neurons listening to ``audio`` (mono, ``sample_rate``) to ``out_path``.
 
+    The clip is heard in chunks of ``chunk_seconds`` twice: once to summarise it (charges, levels, and the
+    activations written to ``activations_path`` for the viewer), once while the frames are drawn, so memory is
+    bounded by the chunk, the clip and the frame, however long the clip. ``levels`` are the model's reference
+    levels (``levels.model_levels``); None lights every layer against the clip. ``sound_track`` is what the
+    video plays (a sound file keeps its channels; default: ``audio``).
+
     ``layout`` (a ``Layout`` or its .npz) is reused when given; otherwise one is computed and saved to
     ``layout_path`` (default: next to the video, ``.npz``) before any frame is drawn, so a failed or
-    interrupted render can be rerun with it. ``still_path`` also writes a PNG of the busiest frame, and
-    ``activations_path`` the recorded activations (``Activations`` .npz with their rate, for the viewer).
+    interrupted render can be rerun with it. ``still_path`` also writes a PNG of a busy frame.
     ``max_edges`` bounds the drawn edges (each costs fill rate on software rasterisers); ``preset`` is
     libx264's speed/size trade-off.
     """
@@ -336,15 +342,19 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
     clip = resample(np.asarray(audio, dtype=np.float32), int(sample_rate), model.config.sample_rate)
     listener = Listener(model)
     graph = listener.graph
-    logger.info("recording activations of %d neurons over %.1f s", graph.n_vertices, len(clip) / model.config.sample_rate)
-    values, rate = listener.hear(clip)
-    if activations_path is not None:
-        Activations(values, graph.layers, frame_rate=rate).save(activations_path)
-    shown = light_levels(values, graph)
+    n_steps, rate = listener.chunked.grid.n_steps(len(listener.check(clip))), listener.rate
+    logger.info("listening to %.1f s with %d neurons in chunks of %g s", len(clip) / model.config.sample_rate,
+                graph.n_vertices, chunk_seconds)
+    summary = summarize(listener.chunks(clip, chunk_seconds), n_steps, graph, n_snapshots,
+                        seconds_per_step=1 / rate, activations_path=activations_path, frame_rate=rate,
+                        progress=progress)
+    levels = levels if levels is not None else clip_levels(summary.sample, graph)
     if layout is None:
-        layout = layout_for_clip(graph, normalize_per_layer(values, graph), n_snapshots=n_snapshots,
-                                 snapshot_iterations=snapshot_iterations, seed=seed, device=next(model.parameters()).device,
-                                 progress=progress)
+        scale = summary.layer_scale(graph) ** 2
+        layout = layout_from_charges(graph, variance_charges(summary.variance / scale),
+                                     variance_charges(summary.window_variance / scale),
+                                     snapshot_iterations=snapshot_iterations, seed=seed,
+                                     device=next(model.parameters()).device, progress=progress)
         layout_path = Path(layout_path) if layout_path is not None else out_path.with_suffix(".npz")
         save_layout(layout, layout_path)
         logger.info("saved the layout to %s", layout_path)
@@ -352,12 +362,27 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
         layout = reusable_layout(layout, graph)
     timeline = Timeline(fps, duration=len(audio) / sample_rate, activation_rate=rate, activation_offset=1.0 / rate)
     camera = view_camera(layout.positions, width / height)
+    brightness: list[np.ndarray] = []
+    shown = StepStream((levels.light(block) for block in listener.chunks(clip, chunk_seconds)), n_steps,
+                       on_block=lambda block: brightness.append(block.mean(axis=1)))
+    track = np.asarray(audio, dtype=np.float32) if sound_track is None else sound_track
     with (Offscreen(width, height) as offscreen,
           build_scene(offscreen, layout, camera=camera, max_edges=max_edges, seed=seed) as scene):
         frames = render_frames(offscreen, scene, camera, timeline, layout.positions, shown, VIDEO_PIXEL_FORMAT)
-        write_video(out_path, frames, fps, audio=np.asarray(audio, dtype=np.float32), sample_rate=int(sample_rate),
-                    n_frames=timeline.n_frames, preset=preset, pixel_format=VIDEO_PIXEL_FORMAT,
+        write_video(out_path, frames, fps, audio=track, sample_rate=None if isinstance(track, (str, Path))
+                    else int(sample_rate), n_frames=timeline.n_frames, preset=preset, pixel_format=VIDEO_PIXEL_FORMAT,
                     progress=progress is not False)
         if still_path is not None:
-            iio.imwrite(still_path, render_still(offscreen, scene, camera, timeline, layout.positions, shown))
+            busy = busy_step(np.concatenate(brightness))
+            seconds = min(timeline.activation_offset + busy / rate, timeline.duration)
+            scene.update(positions=timeline.positions(layout.positions, seconds),
+                         activations=levels.light(listener.chunked.step(clip, busy)[None])[0])
+            iio.imwrite(still_path, offscreen.render(scene, camera))
     return out_path
+
+
+def busy_step(brightness: np.ndarray, busy_quantile: float = 0.9) -> int:
+    """The step at the ``busy_quantile`` of mean light level: a busy moment typical of the clip (the very busiest
+    is often the onset of sound, where nearly every neuron fires at once)."""
+    order = np.argsort(brightness, kind="stable")
+    return int(order[round(busy_quantile * (len(order) - 1))])

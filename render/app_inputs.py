@@ -45,13 +45,27 @@ def load_clip(path: str | Path, sample_rate: int, *, seconds: float | None = Non
     try:
         with soundfile.SoundFile(path) as sound:
             frames = sound.frames if seconds is None else min(sound.frames, int(np.ceil(seconds * sound.samplerate)))
-            data = sound.read(frames, dtype="float32", always_2d=True)
+            data = _read_mono(sound, frames)
             source_rate = sound.samplerate
     except soundfile.LibsndfileError as exc:
         raise ValueError(f"cannot read audio file {str(path)!r} ({exc}); use one of {AUDIO_SUFFIXES}") from exc
     if len(data) == 0:
         raise ValueError(f"audio file {str(path)!r} holds no samples")
-    return resample(data.mean(axis=1), source_rate, sample_rate)
+    return resample(data, source_rate, sample_rate)
+
+
+def _read_mono(sound: soundfile.SoundFile, frames: int, block: int = 1 << 20) -> np.ndarray:
+    """Up to ``frames`` frames of an open sound file, channels averaged block by block: a long stereo
+    recording never sits in memory as float32 channels (an hour at 44.1 kHz would take 1.3 GB)."""
+    mono = np.empty(frames, np.float32)
+    filled = 0
+    while filled < frames:
+        data = sound.read(min(block, frames - filled), dtype="float32", always_2d=True)
+        if len(data) == 0:
+            break
+        mono[filled:filled + len(data)] = data.mean(axis=1)
+        filled += len(data)
+    return mono[:filled]
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:

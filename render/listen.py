@@ -87,7 +87,8 @@ class ChunkedListener:
         if first_frame % grid.stride:
             raise ValueError(f"a chunk starts on a multiple of {grid.stride} frames, got frame {first_frame}")
         start, stop = first_frame - grid.warmup_frames, -(-stop_frame // grid.stride) * grid.stride
-        audio = silence_around(clip, start * grid.hop, stop * grid.hop)
+        whole_frames = clip[:len(clip) // grid.hop * grid.hop]  # a frame's last samples are never half heard
+        audio = silence_around(whole_frames, start * grid.hop, stop * grid.hop)
         device = next(self.model.parameters()).device
         with torch.no_grad():
             scaleogram = self.model.scaleogram(torch.from_numpy(audio).to(device))
@@ -96,12 +97,18 @@ class ChunkedListener:
         keep = -(-(stop_frame - first_frame) // grid.frames_per_step)
         return frames[skip:skip + keep].cpu().numpy().astype(np.float32, copy=False)
 
+    def step(self, clip: np.ndarray, index: int) -> np.ndarray:
+        """Step ``index`` of the clip alone ``(N,)``, computed with its chunk of one stride."""
+        grid = self.grid
+        first = index * grid.frames_per_step // grid.stride * grid.stride
+        block = self.steps(clip, first, min(first + grid.stride, len(clip) // grid.hop))
+        return block[index - first // grid.frames_per_step]
+
     def chunks(self, clip: np.ndarray, chunk_frames: int) -> Iterator[np.ndarray]:
         """Blocks of consecutive steps ``(steps, N)`` covering the clip, ``chunk_frames`` frames each
         (a multiple of the stride; the last block may be shorter)."""
         if chunk_frames < 1 or chunk_frames % self.grid.stride:
             raise ValueError(f"chunk_frames must be a positive multiple of {self.grid.stride}, got {chunk_frames}")
         n_frames = len(clip) // self.grid.hop
-        clip = clip[:n_frames * self.grid.hop]  # whole frames: a frame's last samples are never half heard
         for first in range(0, n_frames, chunk_frames):
             yield self.steps(clip, first, min(first + chunk_frames, n_frames))
