@@ -224,12 +224,16 @@ def light_levels(values: np.ndarray, graph: NeuronGraph, *, dark_quantile: float
     return clip_levels(values, graph, dark_quantile=dark_quantile, bright_quantile=bright_quantile).light(values)
 
 
-def view_camera(snapshots: np.ndarray, aspect: float, coverage: float = 0.99) -> Camera:
-    """A fixed camera framing ``coverage`` of the neurons of every snapshot along each axis: the few stragglers
-    that snapshot layouts fling out may leave the view instead of shrinking the network to a blob."""
+def view_camera(snapshots: np.ndarray, aspect: float, *, core: float = 0.99, reach: float = 0.25) -> Camera:
+    """A fixed camera, centred, framing every neuron of every snapshot except stragglers: a straggler lies more
+    than ``reach`` times the core's extent outside the box that holds ``core`` of the neurons along each axis.
+    Snapshot layouts may fling a few neurons far out, which would shrink the network to a blob; but trimming by
+    quantile alone cut off the thin ends of the network itself (its tall input side lost its top and bottom)."""
     points = np.asarray(snapshots, dtype=np.float64).reshape(-1, 2)
-    corners = np.quantile(points, [(1 - coverage) / 2, (1 + coverage) / 2], axis=0)
-    return Camera.fitted(corners, aspect=aspect, margin=0.05)
+    low, high = np.quantile(points, [(1 - core) / 2, (1 + core) / 2], axis=0)
+    slack = reach * (high - low)
+    kept = points[np.all((points >= low - slack) & (points <= high + slack), axis=1)]
+    return Camera.fitted(np.stack([kept.min(axis=0), kept.max(axis=0)]), aspect=aspect, margin=0.05)
 
 
 def depth_colors(n_layers: int) -> np.ndarray:
