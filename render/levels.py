@@ -167,7 +167,7 @@ def measure_reference_levels(listener, clips: Iterable[tuple[str, np.ndarray]], 
     rate = listener.model.config.sample_rate
     total = sum(listener.chunked.grid.n_steps(len(audio)) for _, audio in clips)
     every = even_sample(total, max_steps)
-    kept = [block[::every] for _, audio in clips for block in listener.chunks(audio)]
+    kept = [block[::every].copy() for _, audio in clips for block in listener.chunks(audio)]  # views keep blocks
     silence, _ = listener.hear(np.zeros(round(SILENCE_SECONDS * rate), np.float32))
     info = {"clips": [name for name, _ in clips], "seconds": sum(len(a) for _, a in clips) / rate,
             "steps_used": int(sum(len(k) for k in kept))}
