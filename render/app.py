@@ -5,20 +5,24 @@ flow in DESIGN.md, and ``render_activation_video`` composes them:
 
 1. ``AnalysisNetwork``: the model after its constant-Q front end (scaleogram ``(B, 2, F, T)`` -> encoder ->
    autoregressive model); the front end's ops are signal processing, not neurons.
-2. ``neuron_graph``: its nonlinearity outputs (the taps) and their connectivity.
-3. ``clip_activations``: one float per neuron per activation step over the clip. Taps pooled in time are
-   held to the finest tap rate (every ``2 * hop`` samples, ~46 ms for the published model), so every step
+2. ``Listener``: its neuron graph (the nonlinearity outputs and their connectivity) and the clip's
+   activations, one float per neuron per step, heard in chunks of bounded size (``listen.ChunkedListener``:
+   each chunk with the receptive field before it as context, silence before the clip). Taps pooled in time
+   are held to the finest tap rate (every ``2 * hop`` samples, ~46 ms for the published model), so every step
    is shown the moment its newest sample is heard.
-4. ``normalize_per_layer`` maps each layer's activations to [0, 1], and ``layout_charges`` turns their
-   variance into charges, over the whole clip (static layout) and over ``n_snapshots`` consecutive windows
-   (snapshot layouts). Normalising first makes variances comparable across layers, whose raw activation
-   scales differ by orders of magnitude. ``light_levels`` is what is drawn: per layer, typical activations
-   dark and only the strongest lit.
-5. ``static_layout`` (multilevel), turned by ``landscape`` (long axis along x, input on the left), and
-   ``layout.snapshots.snapshot_layouts`` (one batched run from it), composed by ``layout_for_clip``.
-6. ``render_frames``: per video frame, activations interpolated between steps and positions along the
-   periodic loop through the snapshots, drawn offscreen, neurons coloured by depth (``depth_colors``) and
-   framed by ``view_camera``; ``write_video`` adds the clip as the sound track.
+3. ``clip_summary.summarize``: one streaming pass for the variance of every neuron over the clip and over
+   ``n_snapshots`` consecutive windows, turned into charges by ``variance_charges`` after each layer is scaled
+   by its range over the clip (variances then compare across layers, whose raw activation scales differ by
+   orders of magnitude). ``levels`` decides what is drawn: the model's reference levels (silence dark) or
+   every layer against the clip (``light_levels``).
+4. ``static_layout`` (multilevel), turned by ``landscape`` (long axis along x, input on the left), and
+   ``layout.snapshots.snapshot_layouts`` (one batched run from it), composed by ``layout_from_charges``.
+5. ``render_frames``: per video frame, activations interpolated between steps (a ``StepStream`` of the second
+   pass's chunks) and positions along the periodic loop through the snapshots, drawn offscreen, neurons
+   coloured by depth (``depth_colors``) and framed by ``view_camera``; ``write_video`` adds the sound track.
+
+``clip_scaleogram`` and ``clip_activations`` are the same steps in one pass over a short clip, without the
+silence before it (the video pipeline benchmark times them).
 """
 from __future__ import annotations
 
@@ -86,6 +90,14 @@ class AnalysisNetwork(nn.Module):
 
 def clip_scaleogram(model: CPC, audio: np.ndarray) -> torch.Tensor:
     """The model's front end on a mono clip at the model's sample rate: ``(1, 2, F, T)`` on the model's device."""
+    samples = check_clip(model, audio)
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return model.scaleogram(torch.from_numpy(samples).to(device))
+
+
+def check_clip(model: CPC, audio: np.ndarray) -> np.ndarray:
+    """``audio`` as a mono float32 clip long enough for the model, or a ValueError saying why not."""
     samples = np.asarray(audio, dtype=np.float32)
     if samples.ndim != 1:
         raise ValueError(f"audio must be mono with shape (samples,), got {samples.shape}")
@@ -93,9 +105,7 @@ def clip_scaleogram(model: CPC, audio: np.ndarray) -> torch.Tensor:
     if frames < 2 * max(spec.pool for spec in model.config.encoder):
         raise ValueError(f"audio holds {len(samples)} samples ({frames} frames of {model.config.hop}); the clip is "
                          "too short for this model, give at least a second of sound")
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        return model.scaleogram(torch.from_numpy(samples).to(device))
+    return samples
 
 
 def neuron_graph(network: AnalysisNetwork, n_bins: int) -> NeuronGraph:
@@ -137,21 +147,10 @@ class Listener:
         grid = self.chunked.grid
         return self.model.config.sample_rate / (grid.hop * grid.frames_per_step)
 
-    def check(self, audio: np.ndarray) -> np.ndarray:
-        """``audio`` as a mono float32 clip long enough for the model, or a ValueError saying why not."""
-        samples = np.asarray(audio, dtype=np.float32)
-        if samples.ndim != 1:
-            raise ValueError(f"audio must be mono with shape (samples,), got {samples.shape}")
-        frames = len(samples) // self.model.config.hop
-        if frames < 2 * max(spec.pool for spec in self.model.config.encoder):
-            raise ValueError(f"audio holds {len(samples)} samples ({frames} frames of {self.model.config.hop}); the "
-                             "clip is too short for this model, give at least a second of sound")
-        return samples
-
     def chunks(self, audio: np.ndarray, seconds: float = DEFAULT_CHUNK_SECONDS) -> Iterator[np.ndarray]:
         """Raw activations of ``audio`` (mono, at the model's rate) in blocks of consecutive steps, each about
         ``seconds`` of sound: memory bounded by the chunk, whatever the clip's length."""
-        samples = self.check(audio)
+        samples = check_clip(self.model, audio)
         grid = self.chunked.grid
         return self.chunked.chunks(samples, grid.chunk_frames(seconds, self.model.config.sample_rate))
 
@@ -346,7 +345,7 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
     clip = resample(np.asarray(audio, dtype=np.float32), int(sample_rate), model.config.sample_rate)
     listener = Listener(model)
     graph = listener.graph
-    n_steps, rate = listener.chunked.grid.n_steps(len(listener.check(clip))), listener.rate
+    n_steps, rate = listener.chunked.grid.n_steps(len(check_clip(model, clip))), listener.rate
     logger.info("listening to %.1f s with %d neurons in chunks of %g s", len(clip) / model.config.sample_rate,
                 graph.n_vertices, chunk_seconds)
     summary = summarize(listener.chunks(clip, chunk_seconds), n_steps, graph, n_snapshots,
