@@ -1,12 +1,12 @@
 """Long recordings: wall time per audio minute and peak memory of ``immersions render`` for 1, 10 and 60 minutes.
 
-    python benchmarks/bench_long_audio.py --minutes 1 10 60 --size 320x180 --fps 10 --machine cpu2
+    python benchmarks/bench_long_audio.py --minutes 1 10 60 --size 320x180 --fps 2 --machine cpu2
 
-The input is recorded music: the 16 tracks of Debian's ``singularity-music`` (Ogg Vorbis, stereo, 44.1 kHz),
-decoded once, joined one after another and looped to each length, written as a 16-bit stereo WAV. Each length
-is rendered by ``immersions render`` (lean model, its reference levels, layout computed) in a fresh process,
-so the peak resident memory (``ru_maxrss``) is that render's own: the Python process, and separately its largest
-child (ffmpeg). The frame size and rate are small so that an hour renders in reasonable time here; the
+The input is recorded music: the first 12 tracks of Debian's ``drascula-music`` (Ogg Vorbis, stereo, 44.1 kHz,
+about 15 minutes), decoded once, joined one after another and looped to each length, written as a 16-bit
+stereo WAV. Each length is rendered by ``immersions render`` (lean model, its reference levels, layout
+computed) in a fresh process, so the peak resident memory (``ru_maxrss``) is that render's own. (The children's
+``ru_maxrss``, recorded as ``ffmpeg_peak_rss_mib``, counts the interpreter forked before it became ffmpeg.) The frame size and rate are small so that an hour renders in reasonable time here; the
 pipeline's memory does not depend on them beyond one frame. Writes ``benchmarks/results/long_audio_<machine>.json``.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-MUSIC = "/work/data/pkgs/singularity-music/usr/share/games/singularity/music/*.ogg"
+MUSIC = "/work/data/pkgs/drascula-music/usr/share/scummvm/drascula/audio/*.ogg"
 RATE = 44100
 RUN_ONE = """
 import resource, sys, time
@@ -54,10 +54,10 @@ def long_clip(path: Path, minutes: float, tracks: list[np.ndarray]) -> None:
 
 
 def load_tracks(pattern: str) -> list[np.ndarray]:
-    """Every track matching ``pattern`` as stereo float32 at 44.1 kHz (mono tracks doubled)."""
+    """The first 12 tracks matching ``pattern`` as stereo 16-bit at 44.1 kHz (mono tracks doubled)."""
     tracks = []
-    for name in sorted(glob.glob(pattern)):
-        data, rate = soundfile.read(name, dtype="float32", always_2d=True)
+    for name in sorted(glob.glob(pattern))[:12]:
+        data, rate = soundfile.read(name, dtype="int16", always_2d=True)
         if rate != RATE:
             raise ValueError(f"{name} is at {rate} Hz; this benchmark joins 44.1 kHz tracks")
         tracks.append(data if data.shape[1] == 2 else np.repeat(data[:, :1], 2, axis=1))
@@ -106,7 +106,7 @@ def main() -> None:
     record = {"benchmark": "long_audio", "machine": args.machine, "platform": platform.platform(),
               "python": platform.python_version(), "cpus": os.cpu_count(),
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "input": f"{len(tracks)} tracks of {args.music} joined and looped, 16-bit stereo WAV at {RATE} Hz",
+              "input": f"the first {len(tracks)} tracks of {args.music} joined and looped, 16-bit stereo WAV at {RATE} Hz",
               "size": args.size, "fps": args.fps, "model": "lean", "levels": "reference", "runs": 1, "rows": rows}
     out = args.out or Path(__file__).parent / "results" / f"long_audio_{args.machine}.json"
     out.write_text(json.dumps(record, indent=2) + "\n")
