@@ -15,6 +15,7 @@ over each coarse frame's span. Frames of the examples of a batch follow one anot
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -27,7 +28,7 @@ from tqdm import tqdm
 from .connectivity import Space
 from .extract import tap_spaces, trace
 from .graph import Layer, NeuronGraph, layer_table
-from .npz_io import read_arrays, write_arrays
+from .npz_io import read_arrays
 
 ACTIVATIONS_FORMAT = 1
 ALIGN_MODES = ("finest", "coarsest")
@@ -49,12 +50,9 @@ class Activations:
             raise TypeError(f"values must be float32, got {self.values.dtype}")
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write to ``.npz`` (plain arrays, no pickle)."""
-        write_arrays(path, format_version=np.int64(ACTIVATIONS_FORMAT), values=self.values,
-                     layer_names=np.array([l.name for l in self.layers], dtype=np.str_),
-                     layer_channels=np.array([l.channels for l in self.layers], dtype=np.int64),
-                     layer_sizes=np.array([l.size for l in self.layers], dtype=np.int64),
-                     frame_rate=np.float64(np.nan if self.frame_rate is None else self.frame_rate))
+        """Write to ``.npz`` (plain arrays, no pickle), atomically."""
+        with ActivationsWriter(path, self.layers, len(self.values), self.frame_rate) as writer:
+            writer.write(self.values)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Activations":
@@ -65,6 +63,63 @@ class Activations:
                                  data["layer_sizes"].tolist()))
         rate = float(data["frame_rate"])
         return cls(data["values"].astype(np.float32, copy=False), layers, None if np.isnan(rate) else rate)
+
+
+class ActivationsWriter:
+    """Writes an ``Activations`` ``.npz`` block of frames by block, so a long recording's activations never need
+    to fit in memory; the file appears under its name only once all ``n_frames`` frames are in.
+
+    The frames are the ``values.npy`` member of the (uncompressed) zip, written as they come; ``Activations.load``
+    and ``np.load`` read the result as any other.
+    """
+
+    def __init__(self, path: str | os.PathLike, layers: tuple[Layer, ...], n_frames: int,
+                 frame_rate: float | None = None) -> None:
+        self.path = os.fspath(path)
+        self.n_neurons = layers[-1].stop if layers else 0
+        self.n_frames, self.written = int(n_frames), 0
+        self._partial = self.path + ".partial"
+        try:
+            self._zip = zipfile.ZipFile(self._partial, "w", zipfile.ZIP_STORED, allowZip64=True)
+            for name, array in (("format_version", np.int64(ACTIVATIONS_FORMAT)),
+                                ("layer_names", np.array([l.name for l in layers], dtype=np.str_)),
+                                ("layer_channels", np.array([l.channels for l in layers], dtype=np.int64)),
+                                ("layer_sizes", np.array([l.size for l in layers], dtype=np.int64)),
+                                ("frame_rate", np.float64(np.nan if frame_rate is None else frame_rate))):
+                with self._zip.open(f"{name}.npy", "w") as member:
+                    np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+            self._values = self._zip.open("values.npy", "w", force_zip64=True)
+            np.lib.format.write_array_header_1_0(self._values, {
+                "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                "shape": (self.n_frames, self.n_neurons)})
+        except BaseException:
+            os.unlink(self._partial)
+            raise
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append frames ``(T, N)``."""
+        frames = np.ascontiguousarray(frames, dtype=np.float32)
+        if frames.ndim != 2 or frames.shape[1] != self.n_neurons:
+            raise ValueError(f"frames must have shape (T, {self.n_neurons}), got {frames.shape}")
+        if self.written + len(frames) > self.n_frames:
+            raise ValueError(f"more than the {self.n_frames} frames announced")
+        self._values.write(frames.tobytes())
+        self.written += len(frames)
+
+    def __enter__(self) -> "ActivationsWriter":
+        return self
+
+    def __exit__(self, kind, *rest) -> None:
+        try:
+            self._values.close()
+            self._zip.close()
+            if kind is None and self.written != self.n_frames:
+                raise ValueError(f"{self.written} frames written of the {self.n_frames} announced")
+            if kind is None:
+                os.replace(self._partial, self.path)
+        finally:
+            if os.path.exists(self._partial):
+                os.unlink(self._partial)
 
 
 class ActivationRecorder:
@@ -173,28 +228,52 @@ def activation_variance(model: nn.Module, batches: Iterable[torch.Tensor], graph
     """Variance of every neuron over a dataset, the layout's charges: over all frames of all examples, (N,),
     or with ``per_frame`` for each frame index over the examples, (T, N) (one charge set per snapshot)."""
     recorder = None
-    count, mean, m2 = 0, None, None
+    moments = RunningMoments()
     for batch in tqdm(batches, desc="activation variance", unit="batch", disable=None):
         if recorder is None:
             recorder = ActivationRecorder(model, batch, graph, time_axis=time_axis, align=align,
                                           keep_axis=keep_axis, keep_length=keep_length, leaf_modules=leaf_modules)
-        frames = recorder(batch).double().cpu()
-        samples = frames if per_frame else frames.reshape(1, -1, frames.shape[2]).transpose(0, 1)
-        if mean is not None and samples.shape[1:] != mean.shape:
+        frames = recorder(batch).double().cpu().numpy()
+        samples = frames if per_frame else frames.reshape(1, -1, frames.shape[2]).transpose(1, 0, 2)
+        if moments.mean is not None and samples.shape[1:] != moments.mean.shape:
             raise ValueError(f"with per_frame=True every example needs the same frames; got {samples.shape[1]} "
-                             f"after {mean.shape[0]}")
-        n = samples.shape[0]
-        batch_mean = samples.mean(dim=0)
-        batch_m2 = ((samples - batch_mean) ** 2).sum(dim=0)
-        if mean is None:
-            count, mean, m2 = n, batch_mean, batch_m2
-            continue
-        delta = batch_mean - mean
-        total = count + n
-        mean = mean + delta * (n / total)
-        m2 = m2 + batch_m2 + delta ** 2 * (count * n / total)
-        count = total
-    if mean is None:
+                             f"after {moments.mean.shape[0]}")
+        moments.add(samples)
+    if moments.mean is None:
         raise ValueError("batches is empty; activation variance needs at least one batch")
-    variance = (m2 / count).numpy().astype(np.float32)
+    variance = moments.variance.astype(np.float32)
     return variance if per_frame else variance[0]
+
+
+class RunningMoments:
+    """Mean and variance over samples that arrive in batches (Chan et al.'s merge of Welford's sums, float64):
+    the variance of a long recording without keeping its activations."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: np.ndarray | None = None
+        self._m2: np.ndarray | None = None
+
+    def add(self, samples: np.ndarray) -> None:
+        """Take in ``samples`` ``(n, ...)``: ``n`` more observations of every entry."""
+        samples = np.asarray(samples, dtype=np.float64)
+        n = samples.shape[0]
+        if n == 0:
+            return
+        batch_mean = samples.mean(axis=0)
+        batch_m2 = ((samples - batch_mean) ** 2).sum(axis=0)
+        if self.mean is None:
+            self.count, self.mean, self._m2 = n, batch_mean, batch_m2
+            return
+        delta = batch_mean - self.mean
+        total = self.count + n
+        self.mean = self.mean + delta * (n / total)
+        self._m2 = self._m2 + batch_m2 + delta ** 2 * (self.count * n / total)
+        self.count = total
+
+    @property
+    def variance(self) -> np.ndarray:
+        """Population variance of every entry over the samples taken in so far."""
+        if self.mean is None:
+            raise ValueError("no samples yet; the variance needs at least one")
+        return self._m2 / self.count

@@ -18,7 +18,6 @@ import torch
 
 from .coarsening import BACKENDS, coarsen_numba, coarsen_torch
 from .csr import group_edges
-from .defaults import COARSENINGS
 from .graph import Layer, NeuronGraph, layer_table
 
 logger = logging.getLogger(__name__)

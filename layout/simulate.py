@@ -18,7 +18,8 @@ import torch
 from .backends import Repulsion, get_backend
 from .forces import EdgeTensors, ForceParams, energy, neighbour_sum
 from .graph import NeuronGraph
-from .hierarchy import COARSENINGS, Hierarchy, build_hierarchy, build_structural_hierarchy
+from .defaults import COARSENINGS
+from .hierarchy import Hierarchy, build_hierarchy, build_structural_hierarchy
 from .layout import Callback, Layout
 from .quality import neighborhood_preservation
 from .readers import from_sparse

@@ -9,7 +9,7 @@ whole video's worth of frames is computed without a Python loop over neurons.
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -55,6 +55,47 @@ def positions_at(snapshots: np.ndarray, phase: float | np.ndarray, interpolation
     t2, t3 = t * t, t * t * t
     return 0.5 * (2.0 * p1 + (p2 - p0) * t + (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3) * t2
                   + (3.0 * p1 - p0 - 3.0 * p2 + p3) * t3)
+
+
+class StepStream:
+    """Activation steps ``(T, N)`` that arrive block by block, in order, and are kept only while a frame may
+    still need them: a long clip is drawn without holding all its steps. Frames must ask for steps in
+    non-decreasing order (``Timeline.states`` does); ``on_block`` sees every block as it arrives."""
+
+    def __init__(self, blocks: Iterable[np.ndarray], n_steps: int,
+                 on_block: Callable[[np.ndarray], None] | None = None) -> None:
+        if n_steps < 1:
+            raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        self.n_steps = int(n_steps)
+        self._blocks = iter(blocks)
+        self._on_block = on_block
+        self._kept = np.zeros((0, 0), np.float32)
+        self._first = 0  # step index of self._kept[0]
+
+    def rows(self, first: int, last: int) -> np.ndarray:
+        """Steps ``first..last`` inclusive; steps before ``first`` are forgotten."""
+        if first < self._first:
+            raise ValueError(f"step {first} was asked for after step {self._first}: a StepStream runs forwards")
+        drop = min(first - self._first, len(self._kept))
+        self._kept, self._first = self._kept[drop:], self._first + drop
+        while self._first + len(self._kept) <= last:
+            block = next(self._blocks, None)
+            if block is None:
+                raise ValueError(f"the blocks ended at step {self._first + len(self._kept)} of {self.n_steps}")
+            block = as_values(block)
+            if self._on_block is not None:
+                self._on_block(block)
+            self._kept = block if len(self._kept) == 0 else np.concatenate([self._kept, block])
+            if self._first + len(self._kept) <= first:  # a whole block before the steps asked for
+                self._first, self._kept = self._first + len(self._kept), self._kept[:0]
+        return self._kept[first - self._first:last - self._first + 1]
+
+    def at(self, index: np.ndarray) -> np.ndarray:
+        """``activation_at`` of the whole stream at fractional steps ``index`` ``(F,)`` (non-decreasing)."""
+        steps = np.clip(np.asarray(index, dtype=np.float64), 0.0, self.n_steps - 1)
+        first = int(np.floor(steps.min()))
+        last = min(int(np.floor(steps.max())) + 1, self.n_steps - 1)
+        return activation_at(self.rows(first, last), steps - first)
 
 
 def as_values(values: np.ndarray) -> np.ndarray:
@@ -144,8 +185,10 @@ class Timeline:
         """Phase (0..1) of the layout loop at ``seconds``."""
         return np.mod(np.asarray(seconds, dtype=np.float64) / self.cycle, 1.0)
 
-    def activations(self, values: np.ndarray, seconds: float | np.ndarray) -> np.ndarray:
-        """Activations ``values (T, N)`` interpolated at ``seconds``."""
+    def activations(self, values: np.ndarray | StepStream, seconds: float | np.ndarray) -> np.ndarray:
+        """Activations ``values (T, N)`` (or a ``StepStream``, at non-decreasing times) interpolated at ``seconds``."""
+        if isinstance(values, StepStream):
+            return values.at(self.activation_index(np.atleast_1d(seconds)))
         return activation_at(values, self.activation_index(seconds))
 
     def positions(self, snapshots: np.ndarray, seconds: float | np.ndarray, interpolation: str = "cubic") -> np.ndarray:
@@ -155,13 +198,13 @@ class Timeline:
     def states(
         self,
         snapshots: np.ndarray,
-        values: np.ndarray | None = None,
+        values: np.ndarray | StepStream | None = None,
         interpolation: str = "cubic",
         chunk: int = 64,
     ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """Yield ``(positions (N, 2), activations (N,) or None)`` for every frame, ``chunk`` frames computed at once."""
         snapshots = as_snapshots(snapshots)
-        if values is not None:
+        if values is not None and not isinstance(values, StepStream):
             values = as_values(values)
             if values.shape[1] != snapshots.shape[1]:
                 raise ValueError(f"values have {values.shape[1]} neurons but snapshots have {snapshots.shape[1]}")

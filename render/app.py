@@ -5,20 +5,24 @@ flow in DESIGN.md, and ``render_activation_video`` composes them:
 
 1. ``AnalysisNetwork``: the model after its constant-Q front end (scaleogram ``(B, 2, F, T)`` -> encoder ->
    autoregressive model); the front end's ops are signal processing, not neurons.
-2. ``neuron_graph``: its nonlinearity outputs (the taps) and their connectivity.
-3. ``clip_activations``: one float per neuron per activation step over the clip. Taps pooled in time are
-   held to the finest tap rate (every ``2 * hop`` samples, ~46 ms for the published model), so every step
+2. ``Listener``: its neuron graph (the nonlinearity outputs and their connectivity) and the clip's
+   activations, one float per neuron per step, heard in chunks of bounded size (``listen.ChunkedListener``:
+   each chunk with the receptive field before it as context, silence before the clip). Taps pooled in time
+   are held to the finest tap rate (every ``2 * hop`` samples, ~46 ms for the published model), so every step
    is shown the moment its newest sample is heard.
-4. ``normalize_per_layer`` maps each layer's activations to [0, 1], and ``layout_charges`` turns their
-   variance into charges, over the whole clip (static layout) and over ``n_snapshots`` consecutive windows
-   (snapshot layouts). Normalising first makes variances comparable across layers, whose raw activation
-   scales differ by orders of magnitude. ``light_levels`` is what is drawn: per layer, typical activations
-   dark and only the strongest lit.
-5. ``static_layout`` (multilevel), turned by ``landscape`` (long axis along x, input on the left), and
-   ``layout.snapshots.snapshot_layouts`` (one batched run from it), composed by ``layout_for_clip``.
-6. ``render_frames``: per video frame, activations interpolated between steps and positions along the
-   periodic loop through the snapshots, drawn offscreen, neurons coloured by depth (``depth_colors``) and
-   framed by ``view_camera``; ``write_video`` adds the clip as the sound track.
+3. ``clip_summary.summarize``: one streaming pass for the variance of every neuron over the clip and over
+   ``n_snapshots`` consecutive windows, turned into charges by ``variance_charges`` after each layer is scaled
+   by its range over the clip (variances then compare across layers, whose raw activation scales differ by
+   orders of magnitude). ``levels`` decides what is drawn: the model's reference levels (silence dark) or
+   every layer against the clip (``light_levels``).
+4. ``static_layout`` (multilevel), turned by ``landscape`` (long axis along x, input on the left), and
+   ``layout.snapshots.snapshot_layouts`` (one batched run from it), composed by ``layout_from_charges``.
+5. ``render_frames``: per video frame, activations interpolated between steps (a ``StepStream`` of the second
+   pass's chunks) and positions along the periodic loop through the snapshots, drawn offscreen, neurons
+   coloured by depth (``depth_colors``) and framed by ``view_camera``; ``write_video`` adds the sound track.
+
+``clip_scaleogram`` and ``clip_activations`` are the same steps in one pass over a short clip, without the
+silence before it (the video pipeline benchmark times them).
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ import torch
 from torch import nn
 
 from immersions.cpc.model import CPC
-from immersions.layout.activations import Activations, record_activations
+from immersions.layout.activations import record_activations
 from immersions.layout.charges import charges_from_variance
 from immersions.layout.extract import extract
 from immersions.layout.graph import NeuronGraph
@@ -41,11 +45,14 @@ from immersions.layout.layout import Layout
 from immersions.layout.simulate import ForceLayout
 from immersions.layout.snapshots import snapshot_layouts
 
-from .animation import Timeline
+from .animation import StepStream, Timeline
 from .app_inputs import resample
 from .camera import Camera
+from .clip_summary import summarize
 from .colormaps import colormap
 from .defaults import DEFAULT_MAX_EDGES, DEFAULT_PRESET
+from .levels import Levels, clip_levels
+from .listen import DEFAULT_CHUNK_SECONDS, ChunkedListener
 from .loops import Loop
 from .offscreen import Offscreen
 from .scene import Scene
@@ -82,6 +89,14 @@ class AnalysisNetwork(nn.Module):
 
 def clip_scaleogram(model: CPC, audio: np.ndarray) -> torch.Tensor:
     """The model's front end on a mono clip at the model's sample rate: ``(1, 2, F, T)`` on the model's device."""
+    samples = check_clip(model, audio)
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return model.scaleogram(torch.from_numpy(samples).to(device))
+
+
+def check_clip(model: CPC, audio: np.ndarray) -> np.ndarray:
+    """``audio`` as a mono float32 clip long enough for the model, or a ValueError saying why not."""
     samples = np.asarray(audio, dtype=np.float32)
     if samples.ndim != 1:
         raise ValueError(f"audio must be mono with shape (samples,), got {samples.shape}")
@@ -89,9 +104,7 @@ def clip_scaleogram(model: CPC, audio: np.ndarray) -> torch.Tensor:
     if frames < 2 * max(spec.pool for spec in model.config.encoder):
         raise ValueError(f"audio holds {len(samples)} samples ({frames} frames of {model.config.hop}); the clip is "
                          "too short for this model, give at least a second of sound")
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        return model.scaleogram(torch.from_numpy(samples).to(device))
+    return samples
 
 
 def neuron_graph(network: AnalysisNetwork, n_bins: int) -> NeuronGraph:
@@ -122,14 +135,27 @@ class Listener:
     def __init__(self, model: CPC) -> None:
         self.model = model
         self.network = AnalysisNetwork(model)
-        self.graph = neuron_graph(self.network, model.config.n_bins)
+        device = next(model.parameters()).device
+        example = torch.zeros(1, 2, model.config.n_bins, EXAMPLE_FRAMES, device=device)
+        self.graph = extract(self.network, example)
+        self.chunked = ChunkedListener(model, self.network, self.graph, example)
+
+    @property
+    def rate(self) -> float:
+        """Activation steps per second."""
+        grid = self.chunked.grid
+        return self.model.config.sample_rate / (grid.hop * grid.frames_per_step)
+
+    def chunks(self, audio: np.ndarray, seconds: float = DEFAULT_CHUNK_SECONDS) -> Iterator[np.ndarray]:
+        """Raw activations of ``audio`` (mono, at the model's rate) in blocks of consecutive steps, each about
+        ``seconds`` of sound: memory bounded by the chunk, whatever the clip's length."""
+        samples = check_clip(self.model, audio)
+        grid = self.chunked.grid
+        return self.chunked.chunks(samples, grid.chunk_frames(seconds, self.model.config.sample_rate))
 
     def hear(self, audio: np.ndarray) -> tuple[np.ndarray, float]:
         """Raw activations ``(T, N)`` of ``audio`` (mono, at the model's rate) and their steps per second."""
-        scaleogram = clip_scaleogram(self.model, audio)
-        values = clip_activations(self.network, scaleogram, self.graph)
-        config = self.model.config
-        return values, activation_rate(len(values), scaleogram.shape[-1], config.hop, config.sample_rate)
+        return np.concatenate(list(self.chunks(audio))), self.rate
 
     def loop(self, audio: np.ndarray, values: np.ndarray | None = None, title: str | None = None) -> Loop:
         """The clip as a loop: its sound and its light levels (from ``values`` when it was heard already)."""
@@ -143,18 +169,22 @@ def layout_charges(values: np.ndarray, n_snapshots: int, *, power: float = CHARG
     """Charges from activation variance: over the whole clip ``(N,)`` and per window ``(S, N)``.
 
     The clip's steps are cut into ``n_snapshots`` consecutive windows (fewer when the clip has fewer steps).
-    Variance is heavy-tailed (in a window of the demo the largest is ~40x the median), so it is capped at its
-    ``cap_quantile`` and taken to ``power`` < 1: otherwise a few neurons' charges set the layout's shape and
-    the rest packs into one dense cloud.
     """
     if n_snapshots < 1:
         raise ValueError(f"n_snapshots must be >= 1, got {n_snapshots}")
     windows = np.array_split(values, min(n_snapshots, len(values)), axis=0)
+    return (variance_charges(values.var(axis=0), power=power, cap_quantile=cap_quantile),
+            variance_charges(np.stack([window.var(axis=0) for window in windows]), power=power,
+                             cap_quantile=cap_quantile))
 
-    def charges(variance: np.ndarray) -> np.ndarray:
-        capped = np.minimum(variance, np.quantile(variance, cap_quantile, axis=-1, keepdims=True))
-        return charges_from_variance(capped, power=power)
-    return charges(values.var(axis=0)), charges(np.stack([window.var(axis=0) for window in windows]))
+
+def variance_charges(variance: np.ndarray, *, power: float = CHARGE_POWER,
+                     cap_quantile: float = CHARGE_CAP_QUANTILE) -> np.ndarray:
+    """Charges from variance ``(N,)`` or ``(S, N)``. Variance is heavy-tailed (in a window of the demo the largest
+    is ~40x the median), so it is capped at its ``cap_quantile`` and taken to ``power`` < 1: otherwise a few
+    neurons' charges set the layout's shape and the rest packs into one dense cloud."""
+    capped = np.minimum(variance, np.quantile(variance, cap_quantile, axis=-1, keepdims=True))
+    return charges_from_variance(capped, power=power)
 
 
 def static_layout(graph: NeuronGraph, charges: np.ndarray, *, seed: int = 0, device: str | torch.device = "cpu",
@@ -185,21 +215,23 @@ def normalize_per_layer(values: np.ndarray, graph: NeuronGraph, quantile: float 
 
 def light_levels(values: np.ndarray, graph: NeuronGraph, *, dark_quantile: float = 0.75,
                  bright_quantile: float = 0.995) -> np.ndarray:
-    """What is drawn, in [0, 1]: per layer, activations up to the layer's ``dark_quantile`` over the clip stay
-    dark and its ``bright_quantile`` and above are fully lit. Only strongly activated neurons light up (in the
-    demo ~3% above half in a typical step, against ~7% when every activation above 0 glows), so thousands of
-    moderately active neurons do not add up to a white blob under additive blending."""
-    if not 0 <= dark_quantile < bright_quantile <= 1:
-        raise ValueError(f"need 0 <= dark_quantile < bright_quantile <= 1, got {dark_quantile} and {bright_quantile}")
-    return normalize_per_layer(values, graph, bright_quantile, low_quantile=dark_quantile)
+    """Light levels in [0, 1] of ``clip`` mode (``levels.clip_levels``): per layer, activations up to the layer's
+    ``dark_quantile`` over the clip stay dark and its ``bright_quantile`` and above are fully lit. Only strongly
+    activated neurons light up, so thousands of moderately active neurons do not add up to a white blob under
+    additive blending."""
+    return clip_levels(values, graph, dark_quantile=dark_quantile, bright_quantile=bright_quantile).light(values)
 
 
-def view_camera(snapshots: np.ndarray, aspect: float, coverage: float = 0.99) -> Camera:
-    """A fixed camera framing ``coverage`` of the neurons of every snapshot along each axis: the few stragglers
-    that snapshot layouts fling out may leave the view instead of shrinking the network to a blob."""
+def view_camera(snapshots: np.ndarray, aspect: float, *, core: float = 0.99, reach: float = 0.25) -> Camera:
+    """A fixed camera, centred, framing every neuron of every snapshot except stragglers: a straggler lies more
+    than ``reach`` times the core's extent outside the box that holds ``core`` of the neurons along each axis.
+    Snapshot layouts may fling a few neurons far out, which would shrink the network to a blob; but trimming by
+    quantile alone cut off the thin ends of the network itself (its tall input side lost its top and bottom)."""
     points = np.asarray(snapshots, dtype=np.float64).reshape(-1, 2)
-    corners = np.quantile(points, [(1 - coverage) / 2, (1 + coverage) / 2], axis=0)
-    return Camera.fitted(corners, aspect=aspect, margin=0.05)
+    low, high = np.quantile(points, [(1 - core) / 2, (1 + core) / 2], axis=0)
+    slack = reach * (high - low)
+    kept = points[np.all((points >= low - slack) & (points <= high + slack), axis=1)]
+    return Camera.fitted(np.stack([kept.min(axis=0), kept.max(axis=0)]), aspect=aspect, margin=0.05)
 
 
 def depth_colors(n_layers: int) -> np.ndarray:
@@ -235,22 +267,18 @@ def render_frames(offscreen: Offscreen, scene: Scene, camera: Camera, timeline: 
     return offscreen.frames(scene, cameras(), pixel_format=pixel_format)
 
 
-def render_still(offscreen: Offscreen, scene: Scene, camera: Camera, timeline: Timeline, snapshots: np.ndarray,
-                 values: np.ndarray, busy_quantile: float = 0.9) -> np.ndarray:
-    """The frame at a busy moment typical of the clip: the step at the ``busy_quantile`` of mean activation
-    (the very busiest is often the onset of sound, where nearly every neuron fires at once)."""
-    order = np.argsort(values.mean(axis=1), kind="stable")
-    busy = int(order[round(busy_quantile * (len(order) - 1))])
-    seconds = min(timeline.activation_offset + busy / timeline.activation_rate, timeline.duration)
-    scene.update(positions=timeline.positions(snapshots, seconds), activations=timeline.activations(values, seconds))
-    return offscreen.render(scene, camera)
-
-
 def layout_for_clip(graph: NeuronGraph, values: np.ndarray, *, n_snapshots: int = SNAPSHOTS,
                     snapshot_iterations: int = SNAPSHOT_ITERATIONS,
                     seed: int, device: str | torch.device = "cpu", progress: bool | None = None) -> Layout:
     """Static layout under the clip's charges, then the per-window snapshot layouts."""
-    static_charges, window_charges = layout_charges(values, n_snapshots)
+    return layout_from_charges(graph, *layout_charges(values, n_snapshots), snapshot_iterations=snapshot_iterations,
+                               seed=seed, device=device, progress=progress)
+
+
+def layout_from_charges(graph: NeuronGraph, static_charges: np.ndarray, window_charges: np.ndarray, *,
+                        snapshot_iterations: int = SNAPSHOT_ITERATIONS, seed: int, device: str | torch.device = "cpu",
+                        progress: bool | None = None) -> Layout:
+    """Static layout under ``static_charges`` ``(N,)``, then one snapshot layout per row of ``window_charges``."""
     logger.info("static layout of %d neurons, %d edges", graph.n_vertices, graph.n_edges)
     static = landscape(static_layout(graph, static_charges, seed=seed, device=device, progress=progress))
     logger.info("%d snapshot layouts, %d iterations each", len(window_charges), snapshot_iterations)
@@ -288,16 +316,22 @@ def reusable_layout(layout: Layout | str | Path, graph: NeuronGraph) -> Layout:
 def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out_path: str | Path, *,
                             width: int = 1280, height: int = 720, fps: float = 30, layout: Layout | str | Path | None = None,
                             seed: int = 0, layout_path: str | Path | None = None, still_path: str | Path | None = None,
-                            activations_path: str | Path | None = None,
+                            activations_path: str | Path | None = None, levels: Levels | None = None,
+                            sound_track: str | Path | np.ndarray | None = None,
                             n_snapshots: int = SNAPSHOTS, snapshot_iterations: int = SNAPSHOT_ITERATIONS,
-                            max_edges: int = DEFAULT_MAX_EDGES,
+                            max_edges: int = DEFAULT_MAX_EDGES, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
                             preset: str = DEFAULT_PRESET, progress: bool | None = None) -> Path:
     """Render the video of ``model``'s neurons listening to ``audio`` (mono, ``sample_rate``) to ``out_path``.
 
+    The clip is heard in chunks of ``chunk_seconds`` twice: once to summarise it (charges, levels, and the
+    activations written to ``activations_path`` for the viewer), once while the frames are drawn, so memory is
+    bounded by the chunk, the clip and the frame, however long the clip. ``levels`` are the model's reference
+    levels (``levels.model_levels``); None lights every layer against the clip. ``sound_track`` is what the
+    video plays (a sound file keeps its channels; default: ``audio``).
+
     ``layout`` (a ``Layout`` or its .npz) is reused when given; otherwise one is computed and saved to
     ``layout_path`` (default: next to the video, ``.npz``) before any frame is drawn, so a failed or
-    interrupted render can be rerun with it. ``still_path`` also writes a PNG of the busiest frame, and
-    ``activations_path`` the recorded activations (``Activations`` .npz with their rate, for the viewer).
+    interrupted render can be rerun with it. ``still_path`` also writes a PNG of a busy frame.
     ``max_edges`` bounds the drawn edges (each costs fill rate on software rasterisers); ``preset`` is
     libx264's speed/size trade-off.
     """
@@ -310,15 +344,19 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
     clip = resample(np.asarray(audio, dtype=np.float32), int(sample_rate), model.config.sample_rate)
     listener = Listener(model)
     graph = listener.graph
-    logger.info("recording activations of %d neurons over %.1f s", graph.n_vertices, len(clip) / model.config.sample_rate)
-    values, rate = listener.hear(clip)
-    if activations_path is not None:
-        Activations(values, graph.layers, frame_rate=rate).save(activations_path)
-    shown = light_levels(values, graph)
+    n_steps, rate = listener.chunked.grid.n_steps(len(check_clip(model, clip))), listener.rate
+    logger.info("listening to %.1f s with %d neurons in chunks of %g s", len(clip) / model.config.sample_rate,
+                graph.n_vertices, chunk_seconds)
+    summary = summarize(listener.chunks(clip, chunk_seconds), n_steps, graph, n_snapshots,
+                        seconds_per_step=1 / rate, activations_path=activations_path, frame_rate=rate,
+                        progress=progress)
+    levels = levels if levels is not None else clip_levels(summary.sample, graph)
     if layout is None:
-        layout = layout_for_clip(graph, normalize_per_layer(values, graph), n_snapshots=n_snapshots,
-                                 snapshot_iterations=snapshot_iterations, seed=seed, device=next(model.parameters()).device,
-                                 progress=progress)
+        scale = summary.layer_scale(graph) ** 2
+        layout = layout_from_charges(graph, variance_charges(summary.variance / scale),
+                                     variance_charges(summary.window_variance / scale),
+                                     snapshot_iterations=snapshot_iterations, seed=seed,
+                                     device=next(model.parameters()).device, progress=progress)
         layout_path = Path(layout_path) if layout_path is not None else out_path.with_suffix(".npz")
         save_layout(layout, layout_path)
         logger.info("saved the layout to %s", layout_path)
@@ -326,12 +364,27 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
         layout = reusable_layout(layout, graph)
     timeline = Timeline(fps, duration=len(audio) / sample_rate, activation_rate=rate, activation_offset=1.0 / rate)
     camera = view_camera(layout.positions, width / height)
+    brightness: list[np.ndarray] = []
+    shown = StepStream((levels.light(block) for block in listener.chunks(clip, chunk_seconds)), n_steps,
+                       on_block=lambda block: brightness.append(block.mean(axis=1)))
+    track = np.asarray(audio, dtype=np.float32) if sound_track is None else sound_track
     with (Offscreen(width, height) as offscreen,
           build_scene(offscreen, layout, camera=camera, max_edges=max_edges, seed=seed) as scene):
         frames = render_frames(offscreen, scene, camera, timeline, layout.positions, shown, VIDEO_PIXEL_FORMAT)
-        write_video(out_path, frames, fps, audio=np.asarray(audio, dtype=np.float32), sample_rate=int(sample_rate),
-                    n_frames=timeline.n_frames, preset=preset, pixel_format=VIDEO_PIXEL_FORMAT,
+        write_video(out_path, frames, fps, audio=track, sample_rate=None if isinstance(track, (str, Path))
+                    else int(sample_rate), n_frames=timeline.n_frames, preset=preset, pixel_format=VIDEO_PIXEL_FORMAT,
                     progress=progress is not False)
         if still_path is not None:
-            iio.imwrite(still_path, render_still(offscreen, scene, camera, timeline, layout.positions, shown))
+            busy = busy_step(np.concatenate(brightness))
+            seconds = min(timeline.activation_offset + busy / rate, timeline.duration)
+            scene.update(positions=timeline.positions(layout.positions, seconds),
+                         activations=levels.light(listener.chunked.step(clip, busy)[None])[0])
+            iio.imwrite(still_path, offscreen.render(scene, camera))
     return out_path
+
+
+def busy_step(brightness: np.ndarray, busy_quantile: float = 0.9) -> int:
+    """The step at the ``busy_quantile`` of mean light level: a busy moment typical of the clip (the very busiest
+    is often the onset of sound, where nearly every neuron fires at once)."""
+    order = np.argsort(brightness, kind="stable")
+    return int(order[round(busy_quantile * (len(order) - 1))])

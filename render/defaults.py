@@ -7,3 +7,6 @@ DEMO_SECONDS = 8.0  # the demo music's length
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")  # libx264
 DEFAULT_OSC_HOST = "127.0.0.1"  # OSC listens on this machine only unless told otherwise
 DEFAULT_OSC_PORT = 9000
+
+LEVEL_MODES = ("reference", "clip")
+"""What lights a neuron: its rise above the model's reference levels, or its layer's range over the clip."""

@@ -108,6 +108,8 @@ class LayoutWidget(QOpenGLWidget):
         self.ctx = moderngl.create_context()
         self.scene = Scene(self.ctx, self._positions, self.layer_index, edges=self.edges, colormap=self.colormap,
                            max_edges=self.max_edges)
+        if self.activations is None:
+            self.scene.rest()
         self.controls.scene = self.scene
 
     def paintGL(self) -> None:

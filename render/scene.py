@@ -69,6 +69,7 @@ SOFTWARE_RENDERERS: tuple[str, ...] = ("llvmpipe", "softpipe", "swrast")
 NEURON_TEXTURE_SHIFT = 12  # per-neuron textures are 1 << 12 = 4096 texels wide (shift, not division, in GLSL)
 MAX_INDEXMAP_NEURONS = 2**24 - 2  # index + 1 must fit in 24 bits of the map
 EDGE_LIMIT = 200_000  # edges drawn by default at most; beyond it a seeded random subset
+RESTING_LEVEL = 0.5  # how brightly ``Scene.rest`` lights a network shown without activations
 
 (_UNIT_COLORMAP, _UNIT_RANGE, _UNIT_LAYER_COLOR, _UNIT_INDEX_MAP, _UNIT_ACTIVATIONS, _UNIT_LAYERS,
  _UNIT_NEURON_COLORS) = range(7)
@@ -519,6 +520,12 @@ class Scene:
             self._activations = _as_activations(activations, self.n_neurons).copy()
             self._range.observe(self._activations)
             self._dirty.update(activation_buffer=True, activation_texture=True, range=True, colors=True, lit=True)
+
+    def rest(self, level: float = RESTING_LEVEL) -> None:
+        """Light every neuron dimly at ``level`` of full brightness, on a fixed range from now on: a layout
+        shown without activations shows the network, not a black window."""
+        self._range = _ActivationRange(self._layer_index, self.n_layers, "fixed", (0.0, 1.0))
+        self.update(activations=np.full(self.n_neurons, level, np.float32))
 
     def reset_range(self) -> None:
         """Forget the running normalisation ranges (``normalize`` "layer" or "global")."""

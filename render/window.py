@@ -287,6 +287,8 @@ class Window:
         try:
             self.scene = Scene(self.ctx, self._positions, layer_index, edges=edges, colormap=colormap,
                                max_edges=max_edges)
+            if activations is None:
+                self.scene.rest()
         except BaseException:
             glfw.destroy_window(self._handle)
             glfw.terminate()

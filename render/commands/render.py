@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..defaults import DEFAULT_MAX_EDGES, DEFAULT_PRESET, DEMO_SECONDS, PRESETS
+from ..defaults import DEFAULT_MAX_EDGES, DEFAULT_PRESET, DEMO_SECONDS, LEVEL_MODES, PRESETS
 from ._options import DEFAULT_SIZE, check_output_folder, non_negative_int, parse_size, positive_float
 
 def add_video_options(parser: argparse.ArgumentParser, *, out: str, seconds: float | None) -> None:
@@ -20,6 +20,11 @@ def add_video_options(parser: argparse.ArgumentParser, *, out: str, seconds: flo
                         help="seed of the layout, of the random model when none is shipped, of the demo music")
     parser.add_argument("--max-edges", type=non_negative_int, default=DEFAULT_MAX_EDGES,
                         help="edges drawn as faint lines, a seeded random subset (default: %(default)s)")
+    parser.add_argument("--levels", choices=LEVEL_MODES, default=LEVEL_MODES[0],
+                        help="what lights a neuron: 'reference', its rise above the model's levels at rest and on "
+                             "reference music (silence dark, loud busy passages brighter; 'clip' when the model has "
+                             "none), or 'clip', every layer scaled to its own range over this clip "
+                             "(default: %(default)s)")
     parser.add_argument("--preset", choices=PRESETS, default=DEFAULT_PRESET,
                         help="libx264 speed preset: faster presets encode quicker into larger files "
                              "(default: %(default)s)")
@@ -54,9 +59,10 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
     from immersions.layout.io import load_layout
     from immersions.layout.npz_io import whole_file
 
-    from ..app import render_activation_video
+    from ..app import Listener, render_activation_video
     from ..app_inputs import check_audio_path, load_clip, load_model
     from ..demo_audio import demo_clip
+    from ..levels import model_levels
     from ..offscreen import check_frame_size
 
     check_output_folder(args.out, "--out")
@@ -77,10 +83,12 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
         written["layout"] = args.out.with_suffix(".npz")
     if still:
         written["still"] = args.out.with_suffix(".png")
+    levels = model_levels(model_spec, model, Listener(model).graph.layers) if args.levels == "reference" else None
     render_activation_video(model, clip, sample_rate, args.out, width=width, height=height, fps=args.fps,
                             layout=args.layout, seed=args.seed, layout_path=written.get("layout"),
                             still_path=written.get("still"), activations_path=written["activations"],
-                            max_edges=args.max_edges, preset=args.preset, progress=True)
+                            levels=levels, sound_track=audio, max_edges=args.max_edges, preset=args.preset,
+                            progress=True)
     if audio is None:
         written["audio"] = args.out.with_suffix(".wav")
         with whole_file(written["audio"]) as partial:

@@ -247,10 +247,12 @@ def test_each_layer_is_scaled_to_its_own_range():
 def test_camera_frames_every_snapshot():
     snapshots = np.random.default_rng(1).normal(size=(3, 500, 2)).astype(np.float32)
     snapshots[2] += 5.0  # the last snapshot drifts away
-    xmin, ymin, xmax, ymax = app.view_camera(snapshots, 16 / 9, coverage=1.0).bounds()
-    points = snapshots.reshape(-1, 2)
+    points = snapshots.reshape(-1, 2).copy()
+    xmin, ymin, xmax, ymax = app.view_camera(snapshots, 16 / 9).bounds()
     assert (points[:, 0] >= xmin).all() and (points[:, 0] <= xmax).all()
     assert (points[:, 1] >= ymin).all() and (points[:, 1] <= ymax).all()
+    snapshots[1, 7] = (1000.0, -1000.0)  # a straggler flung far out is left out of the view
+    assert app.view_camera(snapshots, 16 / 9).bounds() == pytest.approx((xmin, ymin, xmax, ymax))
 
 
 def test_only_strongly_active_neurons_are_lit():

@@ -97,3 +97,15 @@ def test_probe_names_the_platform_that_cannot_start():
     problem = qt_platform_problem({**os.environ, "QT_QPA_PLATFORM": "no-such-platform"})
     assert problem is not None and "no-such-platform" in problem
     assert qt_platform_problem({**os.environ, "QT_QPA_PLATFORM": "offscreen"}) is None
+
+
+def test_widget_without_activations_shows_the_network_dimly_lit(display, no_egl_context, qt_app):
+    from immersions.render.embed_qt import LayoutWidget
+
+    cells = np.stack(np.meshgrid(np.arange(12), np.arange(8)), axis=-1).reshape(-1, 2).astype(np.float32)
+    widget = LayoutWidget(cells, layer_index=np.repeat(np.arange(4), 24))
+    widget.resize(96, 64)
+    image = widget.grabFramebuffer()
+    pixels = np.array([[image.pixelColor(x, y).value() for x in range(96)] for y in range(64)])
+    assert pixels.mean() > 5 and pixels.max() < 200  # the network shows, dimly (HSV value); it was black
+    widget.release()

@@ -268,3 +268,13 @@ def test_view_command_draws_at_most_max_edges(display, no_egl_context, tmp_path,
                  "--size", "64x48"]) == 0
     assert main(["view", str(layout_path), "--size", "64x48"]) == 0
     assert drawn == [3, 10]                                 # the layout's graph has 10 edges
+
+
+def test_window_without_activations_shows_the_network_dimly_lit(display, no_egl_context, tmp_path):
+    import imageio.v3 as iio
+
+    cells = np.stack(np.meshgrid(np.arange(12), np.arange(8)), axis=-1).reshape(-1, 2).astype(np.float32)
+    with Window(cells, layer_index=np.repeat(np.arange(4), 24), size=(96, 64), screenshot_dir=tmp_path) as window:
+        window.draw(0.1)
+        image = iio.imread(window.screenshot())
+    assert image.mean() > 10 and image.max() < 200  # the network shows, dimly; it was 1/255 (black)
