@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import GridSearchCV, GroupShuffleSplit, StratifiedGroupKFold
@@ -136,16 +137,24 @@ def validation_split(train: np.ndarray, y: np.ndarray, pieces: Sequence[str], fr
     return train[fit], train[validation]
 
 
+FEATURE_KINDS = ("c", "z")
+"""What ``extract_features`` pools: the contexts c or the encodings z."""
+
+
 @torch.no_grad()
-def extract_features(model: CPC, corpus: AudioCorpus, starts: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """Mean-pooled contexts c ``(N, Dc)`` float32 of the clips at ``starts`` (model in eval mode)."""
+def extract_features(model: CPC, corpus: AudioCorpus, starts: np.ndarray, batch_size: int = 16,
+                     kind: str = "c") -> np.ndarray:
+    """Mean-pooled contexts c ``(N, Dc)`` (or encodings z ``(N, D)`` with ``kind="z"``) float32 of the clips
+    at ``starts`` (model in eval mode)."""
+    if kind not in FEATURE_KINDS:
+        raise ValueError(f"features={kind!r} is not one of {FEATURE_KINDS}")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     features = []
-    for first in tqdm(range(0, len(starts), batch_size), desc="features", unit="batch", leave=False):
-        _, c = model(corpus.clips(starts[first:first + batch_size]).to(device))
-        features.append(c.float().mean(dim=1).cpu().numpy())
+    for first in tqdm(range(0, len(starts), batch_size), desc=f"features {kind}", unit="batch", leave=False):
+        z, c = model(corpus.clips(starts[first:first + batch_size]).to(device))
+        features.append((c if kind == "c" else z).float().mean(dim=1).cpu().numpy())
     model.train(was_training)
     return np.concatenate(features).astype(np.float32)
 
@@ -161,6 +170,23 @@ def chance_score(y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: 
     prior = (np.bincount(y[train], minlength=n_classes) + 1.0) / (len(train) + n_classes)
     loss = float(-np.log(prior[y[test]]).mean())
     return Score(loss=loss, accuracy=float(np.mean(y[test] == np.argmax(prior))))
+
+
+def grouped_search(estimator: BaseEstimator, grid: dict[str, Sequence[object]], features: np.ndarray,
+                   y: np.ndarray, train: np.ndarray, groups: Sequence[str], *, seed: int = 0
+                   ) -> tuple[BaseEstimator, float]:
+    """``estimator`` with the ``grid`` setting of best mean accuracy over grouped k-fold cross-validation on
+    the training clips alone (``groups``: each clip's piece; folds stratified by class so every class is in
+    every fold's training part), refitted on all of them; and that accuracy."""
+    train_groups = np.asarray(groups)[train]
+    fewest = min(len(set(train_groups[y[train] == label].tolist())) for label in np.unique(y[train]))
+    if fewest < 2:
+        raise ValueError(f"a class has {fewest} training piece(s): searching {', '.join(grid)} needs at "
+                         "least 2 per class; pass a single value instead")
+    folds = StratifiedGroupKFold(n_splits=min(5, fewest), shuffle=True, random_state=seed)
+    search = GridSearchCV(estimator, grid, cv=folds, scoring="accuracy", error_score="raise")
+    search.fit(features[train], y[train], groups=train_groups)
+    return search.best_estimator_, float(search.best_score_)
 
 
 def logistic_probe(features: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: int,
@@ -181,16 +207,8 @@ def logistic_probe(features: np.ndarray, y: np.ndarray, train: np.ndarray, test:
     else:
         if groups is None:
             raise ValueError("searching the regularization needs groups (the piece of every clip)")
-        train_groups = np.asarray(groups)[train]
-        fewest = min(len(set(train_groups[y[train] == label].tolist())) for label in np.unique(y[train]))
-        if fewest < 2:
-            raise ValueError(f"a class has {fewest} training piece(s): searching the regularization needs at "
-                             "least 2 per class; pass a single regularization instead")
-        folds = StratifiedGroupKFold(n_splits=min(5, fewest), shuffle=True, random_state=seed)
-        search = GridSearchCV(probe, {"logisticregression__C": candidates}, cv=folds, scoring="accuracy",
-                              error_score="raise")
-        search.fit(features[train], y[train], groups=train_groups)
-        probe, cv_accuracy = search.best_estimator_, float(search.best_score_)
+        probe, cv_accuracy = grouped_search(probe, {"logisticregression__C": candidates}, features, y, train,
+                                            groups, seed=seed)
     probabilities = np.zeros((len(test), n_classes))
     probabilities[:, probe.classes_] = probe.predict_proba(features[test])
     probabilities = np.clip(probabilities, 1e-7, 1.0)
