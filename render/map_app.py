@@ -24,7 +24,8 @@ import soundfile
 from tqdm import tqdm
 
 from immersions.cpc.data import AudioCorpus
-from immersions.cpc.latent_map import CLASSIFIERS, PROJECTIONS, classify, labelled_clips, move_between, project
+from immersions.cpc.latent_map import (CLASSIFIERS, PROJECTIONS, LabelledClips, classify, labelled_clips, move_between,
+                                       project)
 from immersions.cpc.model import CPC
 from immersions.cpc.optimize import OptimizeSettings
 from immersions.cpc.probe import FEATURE_KINDS, extract_features
@@ -151,7 +152,7 @@ def make_map(model: CPC, corpus: AudioCorpus, out_dir: str | Path, settings: Map
     return report
 
 
-def _moves(model: CPC, corpus: AudioCorpus, clips, contexts: np.ndarray, folder: Path,
+def _moves(model: CPC, corpus: AudioCorpus, clips: LabelledClips, contexts: np.ndarray, folder: Path,
            settings: MapSettings) -> list[dict]:
     """Every requested move made audible: the source and inverted clips as wavs, the reports in moves.json."""
     folder.mkdir(exist_ok=True)
