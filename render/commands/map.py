@@ -11,10 +11,13 @@ from immersions.cpc.data import AudioCorpus
 from immersions.cpc.latent_map import CLASSIFIERS, PROJECTIONS
 from immersions.cpc.optimize import OptimizeSettings
 from immersions.cpc.probe import FEATURE_KINDS
+from immersions.cpc.regularizers import Regularization
 from immersions.cpc.train import set_cpu_threads
 
 from ..app_inputs import load_model
-from ..map_app import MapSettings, make_map, movement_summary
+from ..map_app import MOVE_LR, MapSettings, make_map, movement_summary
+from ._options import add_field_options, field_values
+from .optimize import REGULARIZER_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,8 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="move a held-out clip of class FROM to class TO in c and make it audible; repeatable")
     parser.add_argument("--move-steps", type=int, default=OptimizeSettings.steps,
                         help="optimisation steps of each move (default: %(default)s)")
-    parser.add_argument("--move-lr", type=float, default=OptimizeSettings.lr,
-                        help="Adam step on the samples of each move (default: %(default)s)")
+    parser.add_argument("--move-lr", type=float, default=MOVE_LR,
+                        help="Adam step on the samples of each move; smaller than optimize's, since a move starts "
+                             "from music it should keep (default: %(default)s)")
+    map_moves = parser.add_argument_group("regularisers of the moves' feature inversion")
+    add_field_options(map_moves, Regularization, REGULARIZER_HELP)
     parser.add_argument("--n-context", type=int, default=6, help="contexts per clip (sets the clip length)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0, help="split, projections and moves (default: 0)")
@@ -65,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
                            clips_per_file=args.clips_per_file, group_by=args.group_by,
                            classifiers=tuple(args.classifiers), test_fraction=args.test_fraction,
                            moves=tuple(tuple(pair) for pair in args.move),
-                           move=OptimizeSettings(steps=args.move_steps, lr=args.move_lr, seed=args.seed),
+                           move=OptimizeSettings(steps=args.move_steps, lr=args.move_lr, seed=args.seed,
+                                                 regularization=Regularization(**field_values(Regularization, args))),
                            batch_size=args.batch_size, seed=args.seed, n_jobs=args.threads or 1)
     model = load_model(args.model).to(args.device)
     corpus = AudioCorpus.from_source(args.data, model.config.sample_rate, model.clip_samples(args.n_context),

@@ -22,7 +22,7 @@ from ..live import run_live
 from ..osc import DEFAULT_HOST, OscControl
 from ._options import add_field_options, field_values
 
-_REGULARIZER_HELP = {
+REGULARIZER_HELP = {
     "time_shift": "largest random roll of the waveform per step, seconds",
     "pitch_shift": "largest random shift of the scaleogram per step, bins (2 = a semitone)",
     "masks": "random scaleogram rectangles blanked per step",
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="steps per clip (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=OptimizeSettings.lr,
                         help="Adam step on the samples (default: %(default)s)")
-    add_field_options(parser, Regularization, _REGULARIZER_HELP)
+    add_field_options(parser, Regularization, REGULARIZER_HELP)
     parser.add_argument("--live", action="store_true",
                         help="show the network in a window, lit by the loop it hears, and play the loop while the next "
                              "one grows from it; each new loop takes over at the end of a pass; keys n, z and o grow "
