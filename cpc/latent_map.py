@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -28,7 +27,7 @@ from .data import AudioCorpus, ManifestEntry
 from .model import CPC
 from .objectives import match
 from .optimize import OptimizedClip, OptimizeSettings, optimize_clip
-from .probe import PROBE_REGULARIZATION, grouped_search, piece_split
+from .probe import PROBE_REGULARIZATION, encode_labels, grouped_search, piece_split, probe_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +129,7 @@ def _umap(scaled: np.ndarray, seed: int, n_jobs: int) -> np.ndarray:
 def classifier(name: str, seed: int = 0) -> tuple[BaseEstimator, dict[str, Sequence[object]]]:
     """A standardising pipeline of the named classifier and the settings its grouped search tries."""
     if name == "linear":
-        return (make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed)),
-                {"logisticregression__C": list(PROBE_REGULARIZATION)})
+        return probe_pipeline(seed), {"logisticregression__C": list(PROBE_REGULARIZATION)}
     if name == "svm":
         return (make_pipeline(StandardScaler(), SVC(kernel="rbf", random_state=seed)),
                 {"svc__C": list(SVM_REGULARIZATION)})
@@ -139,13 +137,6 @@ def classifier(name: str, seed: int = 0) -> tuple[BaseEstimator, dict[str, Seque
         return (make_pipeline(StandardScaler(), MLPClassifier((250, 250, 250), max_iter=400, random_state=seed)),
                 {"mlpclassifier__alpha": list(MLP_ALPHA)})
     raise ValueError(f"classifier {name!r} is not one of {CLASSIFIERS}")
-
-
-def encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Class indices ``(N,)`` and the sorted class names."""
-    classes = sorted(set(labels))
-    lookup = {name: i for i, name in enumerate(classes)}
-    return np.array([lookup[name] for name in labels], dtype=np.int64), classes
 
 
 @dataclass

@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import GridSearchCV, GroupShuffleSplit, StratifiedGroupKFold
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 from tqdm import tqdm
@@ -159,7 +159,8 @@ def extract_features(model: CPC, corpus: AudioCorpus, starts: np.ndarray, batch_
     return np.concatenate(features).astype(np.float32)
 
 
-def _encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+def encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Class indices ``(N,)`` and the sorted class names."""
     classes = sorted(set(labels))
     lookup = {name: i for i, name in enumerate(classes)}
     return np.array([lookup[name] for name in labels], dtype=np.int64), classes
@@ -170,6 +171,11 @@ def chance_score(y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: 
     prior = (np.bincount(y[train], minlength=n_classes) + 1.0) / (len(train) + n_classes)
     loss = float(-np.log(prior[y[test]]).mean())
     return Score(loss=loss, accuracy=float(np.mean(y[test] == np.argmax(prior))))
+
+
+def probe_pipeline(seed: int = 0) -> Pipeline:
+    """The linear probe: standardised features into multinomial logistic regression (C left to set)."""
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
 
 
 def grouped_search(estimator: BaseEstimator, grid: dict[str, Sequence[object]], features: np.ndarray,
@@ -199,7 +205,7 @@ def logistic_probe(features: np.ndarray, y: np.ndarray, train: np.ndarray, test:
     cross-validation on the training clips (``groups``: each clip's piece; folds stratified by class so
     every class is in every fold's training part), scored by accuracy.
     """
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    probe = probe_pipeline(seed)
     candidates = [regularization] if np.isscalar(regularization) else list(regularization)
     cv_accuracy = None
     if len(candidates) == 1:
@@ -330,7 +336,7 @@ def run_probe_splits(model: CPC, corpus: AudioCorpus, tasks: Sequence[str] = ("c
         split_train, test = piece_split(pieces, test_fraction, seed)
         task_reports = []
         for task in tasks:
-            y, classes = _encode_labels([e.label(task) for e in entries])
+            y, classes = encode_labels([e.label(task) for e in entries])
             if len(classes) < 2:
                 raise ValueError(f"task {task!r} has a single class {classes}; nothing to probe")
             train = (labelled_subset(split_train, y, pieces, labelled_pieces_per_class, seed)
