@@ -36,6 +36,9 @@ setup(
         "soundfile>=0.12",
         "scikit-learn>=1.3",
         "scipy>=1.10",
+        "openTSNE>=1.0",
+        "plotly>=5.0",
+        "matplotlib>=3.7",
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "PySide6-Essentials>=6.5", "librosa>=0.10",
@@ -47,6 +50,7 @@ setup(
         "sound": ["sounddevice>=0.4"],
         "osc": ["python-osc>=1.8"],
         "corpus": ["music21>=9", "pyloudnorm>=0.1"],
+        "umap": ["umap-learn>=0.5"],
         "bench": ["igraph>=0.10", "fa2-modified>=0.3", "ogdf-py>=0.5"],  # the layout benchmark's peers
     },
     entry_points={"console_scripts": ["immersions=immersions.render.cli:main"]},

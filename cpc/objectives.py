@@ -4,7 +4,9 @@ An objective reads the outputs of named nonlinearities (``CPC.tap_names()``): en
 ``(B, C, F, T)`` maps, autoregressive taps ``(B, C, T)``. A neuron is one (channel, frequency) position of
 a tap, exactly a vertex of the layout graph; its score is its activation averaged over time, so the
 optimised clip has to drive it throughout rather than in one frame. Objectives add, subtract, negate and
-scale, so "this channel but not that one" reads ``channel(tap, 3) - 0.5 * channel(tap, 7)``.
+scale, so "this channel but not that one" reads ``channel(tap, 3) - 0.5 * channel(tap, 7)``. ``match``
+scores how close a tap's time average comes to a given vector instead: feature inversion, sound whose c is
+a chosen point of the latent space.
 """
 from __future__ import annotations
 
@@ -95,6 +97,27 @@ def neuron(tap: str, index: int, freq: int | None = None) -> Objective:
 
     name = f"neuron {tap}:{index}" + ("" if freq is None else f":{freq}")
     return Objective(score, name, frozenset({tap}))
+
+
+def match(tap: str, target: torch.Tensor) -> Objective:
+    """Closeness of a tap's time-averaged activation to a ``target`` vector (one value per channel): minus
+    the squared distance relative to the target's squared norm, so 0 is a perfect match and -1 is as far as
+    the zero vector. On the last autoregressive tap the time average is the mean-pooled c of a clip, which
+    makes this the objective of feature inversion. Encoder taps are max-pooled over frequency first, as the
+    encoder pools its last map into z."""
+    target = torch.as_tensor(target, dtype=torch.float32).flatten()
+    scale = float((target ** 2).sum().clamp_min(1e-12))
+
+    def score(acts: TapActivations) -> torch.Tensor:
+        values = acts[tap]
+        if values.dim() not in (3, 4):
+            raise ValueError(f"tap {tap!r} has shape {tuple(values.shape)}; expected (B, C, F, T) or (B, C, T)")
+        if values.shape[1] != len(target):
+            raise ValueError(f"tap {tap!r} has {values.shape[1]} channels but the target vector has {len(target)}")
+        pooled = (values.amax(dim=2) if values.dim() == 4 else values).mean(dim=-1)
+        return -((pooled - target.to(pooled)) ** 2).sum(dim=1) / scale
+
+    return Objective(score, f"match {tap}", frozenset({tap}))
 
 
 def parse_objective(spec: str) -> Objective:

@@ -19,10 +19,11 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import GridSearchCV, GroupShuffleSplit, StratifiedGroupKFold
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 from tqdm import tqdm
@@ -30,7 +31,7 @@ from tqdm import tqdm
 from .config import CPCConfig
 from .data import AudioCorpus
 from .model import CPC
-from .settings import PROBE_REGULARIZATION
+from .settings import FEATURE_KINDS, PROBE_REGULARIZATION
 
 logger = logging.getLogger(__name__)
 
@@ -136,21 +137,27 @@ def validation_split(train: np.ndarray, y: np.ndarray, pieces: Sequence[str], fr
     return train[fit], train[validation]
 
 
+
 @torch.no_grad()
-def extract_features(model: CPC, corpus: AudioCorpus, starts: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """Mean-pooled contexts c ``(N, Dc)`` float32 of the clips at ``starts`` (model in eval mode)."""
+def extract_features(model: CPC, corpus: AudioCorpus, starts: np.ndarray, batch_size: int = 16,
+                     kind: str = "c") -> np.ndarray:
+    """Mean-pooled contexts c ``(N, Dc)`` (or encodings z ``(N, D)`` with ``kind="z"``) float32 of the clips
+    at ``starts`` (model in eval mode)."""
+    if kind not in FEATURE_KINDS:
+        raise ValueError(f"features={kind!r} is not one of {FEATURE_KINDS}")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     features = []
-    for first in tqdm(range(0, len(starts), batch_size), desc="features", unit="batch", leave=False):
-        _, c = model(corpus.clips(starts[first:first + batch_size]).to(device))
-        features.append(c.float().mean(dim=1).cpu().numpy())
+    for first in tqdm(range(0, len(starts), batch_size), desc=f"features {kind}", unit="batch", leave=False):
+        z, c = model(corpus.clips(starts[first:first + batch_size]).to(device))
+        features.append((c if kind == "c" else z).float().mean(dim=1).cpu().numpy())
     model.train(was_training)
     return np.concatenate(features).astype(np.float32)
 
 
-def _encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+def encode_labels(labels: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Class indices ``(N,)`` and the sorted class names."""
     classes = sorted(set(labels))
     lookup = {name: i for i, name in enumerate(classes)}
     return np.array([lookup[name] for name in labels], dtype=np.int64), classes
@@ -163,6 +170,28 @@ def chance_score(y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: 
     return Score(loss=loss, accuracy=float(np.mean(y[test] == np.argmax(prior))))
 
 
+def probe_pipeline(seed: int = 0) -> Pipeline:
+    """The linear probe: standardised features into multinomial logistic regression (C left to set)."""
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+
+
+def grouped_search(estimator: BaseEstimator, grid: dict[str, Sequence[object]], features: np.ndarray,
+                   y: np.ndarray, train: np.ndarray, groups: Sequence[str], *, seed: int = 0
+                   ) -> tuple[BaseEstimator, float]:
+    """``estimator`` with the ``grid`` setting of best mean accuracy over grouped k-fold cross-validation on
+    the training clips alone (``groups``: each clip's piece; folds stratified by class so every class is in
+    every fold's training part), refitted on all of them; and that accuracy."""
+    train_groups = np.asarray(groups)[train]
+    fewest = min(len(set(train_groups[y[train] == label].tolist())) for label in np.unique(y[train]))
+    if fewest < 2:
+        raise ValueError(f"a class has {fewest} training piece(s): searching {', '.join(grid)} needs at "
+                         "least 2 per class; pass a single value instead")
+    folds = StratifiedGroupKFold(n_splits=min(5, fewest), shuffle=True, random_state=seed)
+    search = GridSearchCV(estimator, grid, cv=folds, scoring="accuracy", error_score="raise")
+    search.fit(features[train], y[train], groups=train_groups)
+    return search.best_estimator_, float(search.best_score_)
+
+
 def logistic_probe(features: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: int,
                    *, groups: Sequence[str] | None = None,
                    regularization: float | Sequence[float] = PROBE_REGULARIZATION,
@@ -173,7 +202,7 @@ def logistic_probe(features: np.ndarray, y: np.ndarray, train: np.ndarray, test:
     cross-validation on the training clips (``groups``: each clip's piece; folds stratified by class so
     every class is in every fold's training part), scored by accuracy.
     """
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    probe = probe_pipeline(seed)
     candidates = [regularization] if np.isscalar(regularization) else list(regularization)
     cv_accuracy = None
     if len(candidates) == 1:
@@ -181,16 +210,8 @@ def logistic_probe(features: np.ndarray, y: np.ndarray, train: np.ndarray, test:
     else:
         if groups is None:
             raise ValueError("searching the regularization needs groups (the piece of every clip)")
-        train_groups = np.asarray(groups)[train]
-        fewest = min(len(set(train_groups[y[train] == label].tolist())) for label in np.unique(y[train]))
-        if fewest < 2:
-            raise ValueError(f"a class has {fewest} training piece(s): searching the regularization needs at "
-                             "least 2 per class; pass a single regularization instead")
-        folds = StratifiedGroupKFold(n_splits=min(5, fewest), shuffle=True, random_state=seed)
-        search = GridSearchCV(probe, {"logisticregression__C": candidates}, cv=folds, scoring="accuracy",
-                              error_score="raise")
-        search.fit(features[train], y[train], groups=train_groups)
-        probe, cv_accuracy = search.best_estimator_, float(search.best_score_)
+        probe, cv_accuracy = grouped_search(probe, {"logisticregression__C": candidates}, features, y, train,
+                                            groups, seed=seed)
     probabilities = np.zeros((len(test), n_classes))
     probabilities[:, probe.classes_] = probe.predict_proba(features[test])
     probabilities = np.clip(probabilities, 1e-7, 1.0)
@@ -312,7 +333,7 @@ def run_probe_splits(model: CPC, corpus: AudioCorpus, tasks: Sequence[str] = ("c
         split_train, test = piece_split(pieces, test_fraction, seed)
         task_reports = []
         for task in tasks:
-            y, classes = _encode_labels([e.label(task) for e in entries])
+            y, classes = encode_labels([e.label(task) for e in entries])
             if len(classes) < 2:
                 raise ValueError(f"task {task!r} has a single class {classes}; nothing to probe")
             train = (labelled_subset(split_train, y, pieces, labelled_pieces_per_class, seed)

@@ -143,3 +143,9 @@ class GallerySettings:
             raise ValueError(f"seconds={self.seconds} must be > 0")
         if not 0 <= self.shift_seconds < self.seconds:
             raise ValueError(f"shift_seconds={self.shift_seconds} must lie in [0, seconds)")
+
+
+FEATURE_KINDS = ("c", "z")
+"""What ``probe.extract_features`` pools: the contexts c or the encodings z."""
+PROJECTIONS = ("pca", "tsne", "umap")
+CLASSIFIERS = ("linear", "svm", "mlp")

@@ -12,7 +12,7 @@ from ..defaults import DEFAULT_OSC_HOST
 from ._options import (DEFAULT_SIZE, add_field_options, add_model_options, field_values, parse_size,
                        positive_float, positive_int)
 
-_REGULARIZER_HELP = {
+REGULARIZER_HELP = {
     "time_shift": "largest random roll of the waveform per step, seconds",
     "pitch_shift": "largest random shift of the scaleogram per step, bins (2 = a semitone)",
     "masks": "random scaleogram rectangles blanked per step",
@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="steps per clip (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=OptimizeSettings.lr,
                         help="Adam step on the samples (default: %(default)s)")
-    add_field_options(parser, Regularization, _REGULARIZER_HELP)
+    add_field_options(parser, Regularization, REGULARIZER_HELP)
     parser.add_argument("--live", action="store_true",
                         help="show the network in a window, lit by the loop it hears, and play the loop while the next "
                              "one grows from it; each new loop takes over at the end of a pass; keys n, z and o grow "

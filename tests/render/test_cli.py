@@ -8,8 +8,8 @@ from immersions.render.cli import command_modules, main
 
 # Commands whose help must not load torch (their options come from torch-free modules); the rest are listed
 # so that a new command is a decision, not an accident.
-LIGHT = ("auralise", "data", "demo", "dream", "gallery", "graph", "layout", "levels", "optimize", "probe", "render",
-         "steer", "train", "view")
+LIGHT = ("auralise", "data", "demo", "dream", "gallery", "graph", "layout", "levels", "map", "optimize", "probe",
+         "render", "steer", "train", "view")
 HEAVY = ("bench",)  # its options come from the benchmark module itself
 
 
