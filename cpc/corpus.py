@@ -15,7 +15,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import soundfile as sf
@@ -23,6 +23,8 @@ from tqdm import tqdm
 
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_COMPOSERS = ("bach", "palestrina", "monteverdi", "trecento", "ryansMammoth", "oneills1850")
 SOUNDFONT_CANDIDATES = (
@@ -234,13 +236,13 @@ def _render_or_none(job: RenderJob) -> tuple[RenderJob, CorpusEntry | None, str]
         return job, None, f"{type(exc).__name__}: {exc}"
 
 
-def _run_jobs(jobs: list[RenderJob], workers: int) -> Iterator[tuple[RenderJob, CorpusEntry | None, str]]:
-    """Render jobs in worker processes (or inline for one worker), yielding as they finish."""
+def parallel_map(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
+    """``fn`` over ``items`` in worker processes (inline for one worker), yielding results in order."""
     if workers == 1:
-        yield from map(_render_or_none, jobs)
+        yield from map(fn, items)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_render_or_none, jobs)
+        yield from pool.map(fn, items)
 
 
 def write_manifest(entries: Sequence[CorpusEntry], path: Path) -> None:
@@ -277,7 +279,8 @@ def build_corpus(out_dir: str | Path, composers: Sequence[str] = DEFAULT_COMPOSE
     jobs = plan_jobs(out_dir, composers, max_pieces, find_soundfont(soundfont), sample_rate,
                      max_seconds, audio_format, seed, exclude_pieces)
     entries = []
-    for job, entry, error in tqdm(_run_jobs(jobs, workers), total=len(jobs), desc="rendering", unit="piece"):
+    rendered = parallel_map(_render_or_none, jobs, workers)
+    for job, entry, error in tqdm(rendered, total=len(jobs), desc="rendering", unit="piece"):
         if entry is None:
             logger.warning("skipped %s: %s", job.source, error)
             continue

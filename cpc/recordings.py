@@ -14,14 +14,15 @@ import csv
 import logging
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import soundfile as sf
 from tqdm import tqdm
+
+from .corpus import parallel_map
 
 
 logger = logging.getLogger(__name__)
@@ -204,14 +205,6 @@ def _decode_or_error(job: DecodeJob) -> tuple[DecodeJob, float | None, str]:
         return job, None, str(exc)
 
 
-def _run_jobs(jobs: list[DecodeJob], workers: int) -> Iterator[tuple[DecodeJob, float | None, str]]:
-    if workers == 1:
-        yield from map(_decode_or_error, jobs)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_decode_or_error, jobs)
-
-
 def write_manifest(entries: Sequence[RecordingEntry], path: Path) -> None:
     """Write the manifest CSV atomically (one row per track, columns = RecordingEntry fields)."""
     partial = path.with_name(path.name + ".partial")
@@ -269,7 +262,8 @@ def build_recordings(source_specs: Sequence[str], out_dir: str | Path, *, sample
             rows.append((source, track, piece))
     entries = []
     by_original = {job.original: row for job, row in zip(jobs, rows)}
-    for job, duration, error in tqdm(_run_jobs(jobs, workers), total=len(jobs), desc="decoding", unit="track"):
+    decoded = parallel_map(_decode_or_error, jobs, workers)
+    for job, duration, error in tqdm(decoded, total=len(jobs), desc="decoding", unit="track"):
         if duration is None:
             logger.warning("skipped %s: %s", job.original, error)
             continue
