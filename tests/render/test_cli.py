@@ -8,9 +8,9 @@ from immersions.render.cli import command_modules, main
 
 # Commands whose help must not load torch (their options come from torch-free modules); the rest are listed
 # so that a new command is a decision, not an accident.
-LIGHT = ("auralise", "data", "demo", "dream", "gallery", "graph", "layout", "levels", "map", "optimize", "probe",
-         "render", "steer", "train", "view")
-HEAVY = ("bench",)  # its options come from the benchmark module itself
+LIGHT = ("auralise", "bench", "data", "demo", "dream", "gallery", "graph", "layout", "levels", "map", "optimize",
+         "probe", "render", "steer", "train", "view")
+HEAVY = ()
 
 
 def _modules_after(argv: list[str]) -> set[str]:
