@@ -30,7 +30,6 @@ import logging
 from pathlib import Path
 from typing import Iterator
 
-import imageio.v3 as iio
 import numpy as np
 import torch
 from torch import nn
@@ -47,6 +46,7 @@ from immersions.layout.snapshots import snapshot_layouts
 
 from .animation import StepStream, Timeline
 from .app_inputs import resample
+from .atomic import write_png
 from .camera import Camera
 from .clip_summary import summarize
 from .colormaps import colormap
@@ -379,7 +379,7 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
             seconds = min(timeline.activation_offset + busy / rate, timeline.duration)
             scene.update(positions=timeline.positions(layout.positions, seconds),
                          activations=levels.light(listener.chunked.step(clip, busy)[None])[0])
-            iio.imwrite(still_path, offscreen.render(scene, camera))
+            write_png(still_path, offscreen.render(scene, camera))
     return out_path
 
 
