@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 
 import numpy as np
 
@@ -24,13 +25,17 @@ def save_graph(graph: NeuronGraph, path: str | os.PathLike) -> None:
     )
 
 
-def is_saved_graph(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is an ``.npz`` written by ``save_graph`` (rather than, say, a scipy.sparse matrix)."""
+def is_sparse_matrix_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an ``.npz`` written by ``scipy.sparse.save_npz`` (an adjacency matrix from another
+    tool) rather than one of this package's files; a damaged file is not, so ``load_graph`` names what is wrong."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return "format_version" in data and "edges" in data
-    except (OSError, ValueError):
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return False
+    if not isinstance(data, np.lib.npyio.NpzFile):  # a single array
+        return False
+    with data:
+        return "format" in data and "shape" in data and "format_version" not in data
 
 
 def load_graph(path: str | os.PathLike) -> NeuronGraph:

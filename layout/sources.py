@@ -23,7 +23,7 @@ def resolve_graph(spec: str, *, seed: int = 0, max_edges: int = DEFAULT_MAX_EDGE
     from another tool (``readers``: scipy.sparse ``.npz``, GraphML, an edge list)."""
     from . import zoo
     from .extract import extract
-    from .graph_io import is_saved_graph, load_graph
+    from .graph_io import is_sparse_matrix_file, load_graph
     from .readers import EDGE_LIST_SUFFIXES, GRAPHML_SUFFIXES, read_any
     from .synthetic import king_grid
 
@@ -39,5 +39,7 @@ def resolve_graph(spec: str, *, seed: int = 0, max_edges: int = DEFAULT_MAX_EDGE
     if suffix in (".npz", *GRAPHML_SUFFIXES, *EDGE_LIST_SUFFIXES):
         if not Path(spec).is_file():
             raise FileNotFoundError(f"no graph file at {spec!r}")
-        return load_graph(spec) if suffix == ".npz" and is_saved_graph(spec) else read_any(spec)[0]
+        if suffix == ".npz" and not is_sparse_matrix_file(spec):
+            return load_graph(spec)  # ours, or a wrong file that load_graph names
+        return read_any(spec)[0]
     raise ValueError(f"unknown graph {spec!r}; use one of {graph_names()}")

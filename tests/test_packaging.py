@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("cpc", "layout", "render", "shaders")
+# Optional libraries whose distribution is named otherwise than their import, for when they are not installed.
+DISTRIBUTIONS = {"umap": "umap-learn"}
 
 
 def imported_top_level_names() -> set[str]:
@@ -48,7 +50,7 @@ def test_every_imported_library_is_declared_in_setup_py():
     undeclared = {}
     for name in imported_top_level_names():
         # An optional library that is not installed here is known by its import name only.
-        candidates = {normalized(d) for d in distributions.get(name, [name])}
+        candidates = {normalized(d) for d in distributions.get(name, [DISTRIBUTIONS.get(name, name)])}
         if not candidates & declared:
             undeclared[name] = sorted(candidates)
     assert not undeclared, f"imported but not in setup.py (install_requires or an extra): {undeclared}"
