@@ -48,6 +48,15 @@ def load_model(spec: str | Path = "lean", *, seed: int = 0) -> nn.Module:
         return CPC(CONFIGS[str(spec)]).eval()
 
 
+def load_cpc_model(spec: str | Path = "lean", *, seed: int = 0) -> CPC:
+    """``load_model`` for the commands that run on CPC models only: another network is refused by name."""
+    model = load_model(spec, seed=seed)
+    if not isinstance(model, CPC):
+        raise TypeError(f"--model {str(spec)!r} is a {type(model).__name__}: this command runs on CPC models only "
+                        "(your own network works with render)")
+    return model
+
+
 def check_device(name: str | None) -> str:
     """The torch device ``name`` (None: cuda when there is one, else cpu), refused when this machine lacks it."""
     if name is None:

@@ -52,4 +52,20 @@ def model_from_export(path: str | Path) -> nn.Module:
     except Exception as exc:
         raise ValueError(f"--model {str(path)!r} is not a torch.export program ({type(exc).__name__}: {exc}); "
                          "write one with torch.export.save") from exc
-    return program.module()
+    return ExportedNetwork(program.module())
+
+
+class ExportedNetwork(nn.Module):
+    """The module of a ``torch.export`` program, whose mode was fixed when it was exported: ``train``/``eval``
+    (which the program's module refuses) only set this wrapper's flag."""
+
+    def __init__(self, program: nn.Module) -> None:
+        super().__init__()
+        self.program = program
+
+    def train(self, mode: bool = True) -> "ExportedNetwork":
+        self.training = mode
+        return self
+
+    def forward(self, *inputs):
+        return self.program(*inputs)

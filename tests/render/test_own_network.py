@@ -99,6 +99,15 @@ def test_exported_program_loads_as_its_module(tmp_path):
     torch.testing.assert_close(model(example), network(example))
 
 
+def test_render_refuses_an_exported_program_it_cannot_trace_in_one_line(tmp_path, capsys):
+    path = tmp_path / "net.pt2"
+    torch.export.save(torch.export.export(raw_waveform_net().eval(), (torch.zeros(1, 1, 16_000),)), path)
+    assert main(["render", "--model", str(path), "--out", str(tmp_path / "v.mp4"), "--seconds", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("immersions render: error: torch.fx cannot trace ExportedNetwork")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.pt2"]
+
+
 def test_a_bad_exported_program_is_refused_by_name(tmp_path):
     path = tmp_path / "broken.pt2"
     path.write_bytes(b"not a zip archive")
@@ -154,3 +163,11 @@ def test_render_draws_the_example_network_listening_to_a_clip(tmp_path, gl_conte
     recorded = Activations.load(video.with_suffix(".activations.npz"))
     assert recorded.values.shape == (1 + 16_000 // 160, layout.graph.n_vertices)
     assert recorded.frame_rate == pytest.approx(100.0)
+
+
+def test_commands_that_run_on_cpc_only_refuse_another_network_in_one_line(tmp_path, capsys):
+    status = main(["optimize", str(tmp_path / "out"), "--model", f"{HERE}:tiny_sound_event_cnn", "--objective", "ar"])
+    assert status == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("immersions optimize: error: --model") and "CPC models only" in err
+    assert not list(tmp_path.iterdir())
