@@ -175,16 +175,16 @@ class Listener:
         """Step ``index`` of the clip alone ``(N,)``."""
         return self.chunked.step(audio, index)
 
-
-def listener_for(model: nn.Module) -> Listener | ClipListener:
-    """The listener of a CPC model (chunked, causal) or of any other ``AudioModel`` (the whole clip at once)."""
-    return Listener(model) if isinstance(model, CPC) else ClipListener(model)
-
     def loop(self, audio: np.ndarray, values: np.ndarray | None = None, title: str | None = None) -> Loop:
         """The clip as a loop: its sound and its light levels (from ``values`` when it was heard already)."""
         if values is None:
             values, _ = self.hear(audio)
         return Loop.of(audio, light_levels(values, self.graph), title)
+
+
+def listener_for(model: nn.Module) -> Listener | ClipListener:
+    """The listener of a CPC model (chunked, causal) or of any other ``AudioModel`` (the whole clip at once)."""
+    return Listener(model) if isinstance(model, CPC) else ClipListener(model)
 
 
 def layout_charges(values: np.ndarray, n_snapshots: int, *, power: float = CHARGE_POWER,
