@@ -48,6 +48,7 @@ from .animation import StepStream, Timeline
 from .app_inputs import resample
 from .atomic import write_png
 from .camera import Camera
+from .clip_listener import ClipListener
 from .clip_summary import summarize
 from .colormaps import colormap
 from .defaults import DEFAULT_MAX_EDGES, DEFAULT_PRESET
@@ -157,11 +158,33 @@ class Listener:
         """Raw activations ``(T, N)`` of ``audio`` (mono, at the model's rate) and their steps per second."""
         return np.concatenate(list(self.chunks(audio))), self.rate
 
+    @property
+    def sample_rate(self) -> int:
+        """The rate of the clips the model hears."""
+        return self.model.config.sample_rate
+
+    def check(self, audio: np.ndarray) -> np.ndarray:
+        """``audio`` as a mono float32 clip long enough for the model (``check_clip``)."""
+        return check_clip(self.model, audio)
+
+    def n_steps(self, audio: np.ndarray) -> int:
+        """Activation steps of the clip."""
+        return self.chunked.grid.n_steps(len(audio))
+
+    def step(self, audio: np.ndarray, index: int) -> np.ndarray:
+        """Step ``index`` of the clip alone ``(N,)``."""
+        return self.chunked.step(audio, index)
+
     def loop(self, audio: np.ndarray, values: np.ndarray | None = None, title: str | None = None) -> Loop:
         """The clip as a loop: its sound and its light levels (from ``values`` when it was heard already)."""
         if values is None:
             values, _ = self.hear(audio)
         return Loop.of(audio, light_levels(values, self.graph), title)
+
+
+def listener_for(model: nn.Module) -> Listener | ClipListener:
+    """The listener of a CPC model (chunked, causal) or of any other ``AudioModel`` (the whole clip at once)."""
+    return Listener(model) if isinstance(model, CPC) else ClipListener(model)
 
 
 def layout_charges(values: np.ndarray, n_snapshots: int, *, power: float = CHARGE_POWER,
@@ -313,7 +336,7 @@ def reusable_layout(layout: Layout | str | Path, graph: NeuronGraph) -> Layout:
     return layout
 
 
-def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out_path: str | Path, *,
+def render_activation_video(model: nn.Module, audio: np.ndarray, sample_rate: int, out_path: str | Path, *,
                             width: int = 1280, height: int = 720, fps: float = 30, layout: Layout | str | Path | None = None,
                             seed: int = 0, layout_path: str | Path | None = None, still_path: str | Path | None = None,
                             activations_path: str | Path | None = None, levels: Levels | None = None,
@@ -321,7 +344,7 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
                             n_snapshots: int = SNAPSHOTS, snapshot_iterations: int = SNAPSHOT_ITERATIONS,
                             max_edges: int = DEFAULT_MAX_EDGES, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
                             preset: str = DEFAULT_PRESET, progress: bool | None = None) -> Path:
-    """Render the video of ``model``'s neurons listening to ``audio`` (mono, ``sample_rate``) to ``out_path``.
+    """Render the video of ``model``'s neurons (a CPC model or an ``AudioModel``) listening to ``audio`` (mono, ``sample_rate``) to ``out_path``.
 
     The clip is heard in chunks of ``chunk_seconds`` twice: once to summarise it (charges, levels, and the
     activations written to ``activations_path`` for the viewer), once while the frames are drawn, so memory is
@@ -341,11 +364,11 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
     if not out_path.parent.is_dir():
         raise FileNotFoundError(f"output folder {str(out_path.parent)!r} does not exist")
     model = model.eval()
-    clip = resample(np.asarray(audio, dtype=np.float32), int(sample_rate), model.config.sample_rate)
-    listener = Listener(model)
+    listener = listener_for(model)
+    clip = listener.check(resample(np.asarray(audio, dtype=np.float32), int(sample_rate), listener.sample_rate))
     graph = listener.graph
-    n_steps, rate = listener.chunked.grid.n_steps(len(check_clip(model, clip))), listener.rate
-    logger.info("listening to %.1f s with %d neurons in chunks of %g s", len(clip) / model.config.sample_rate,
+    n_steps, rate = listener.n_steps(clip), listener.rate
+    logger.info("listening to %.1f s with %d neurons in chunks of %g s", len(clip) / listener.sample_rate,
                 graph.n_vertices, chunk_seconds)
     summary = summarize(listener.chunks(clip, chunk_seconds), n_steps, graph, n_snapshots,
                         seconds_per_step=1 / rate, activations_path=activations_path, frame_rate=rate,
@@ -378,7 +401,7 @@ def render_activation_video(model: CPC, audio: np.ndarray, sample_rate: int, out
             busy = busy_step(np.concatenate(brightness))
             seconds = min(timeline.activation_offset + busy / rate, timeline.duration)
             scene.update(positions=timeline.positions(layout.positions, seconds),
-                         activations=levels.light(listener.chunked.step(clip, busy)[None])[0])
+                         activations=levels.light(listener.step(clip, busy)[None])[0])
             write_png(still_path, offscreen.render(scene, camera))
     return out_path
 

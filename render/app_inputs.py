@@ -1,4 +1,5 @@
-"""What the application pipeline starts from: a CPC model (shipped, random or a checkpoint) and a mono clip."""
+"""What the application pipeline starts from: a model (a shipped, random or checkpointed CPC model, or a user's
+network) and a mono clip."""
 from __future__ import annotations
 
 import logging
@@ -10,30 +11,50 @@ import numpy as np
 import soundfile
 import torch
 from scipy.signal import resample_poly
+from torch import nn
 
 from immersions.cpc import checkpoint
 from immersions.cpc.config import CONFIGS
 from immersions.cpc.model import CPC
+
+from .audio_model import as_audio_model
+from .user_model import EXPORT_SUFFIX, is_import_path, model_from_export, model_from_factory
 
 logger = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
-def load_model(spec: str | Path = "lean", *, seed: int = 0) -> CPC:
-    """The CPC model named by ``spec`` (a checkpoint path or a shipped model's name), in eval mode.
+def load_model(spec: str | Path = "lean", *, seed: int = 0) -> nn.Module:
+    """The model named by ``spec``, in eval mode: a CPC checkpoint path or a shipped model's name, or a user's
+    network (``user_model``): ``package.module:factory`` or a ``torch.export`` program ``.pt2``, as the pipeline
+    takes it (``audio_model.as_audio_model``).
 
     A config name (``lean``, ``seed``) with no shipped checkpoint of that name gives a randomly initialised
     model (seeded by ``seed``) with a logged warning, so the demo runs on any install.
     """
+    if is_import_path(spec):
+        return as_audio_model(model_from_factory(str(spec)))
+    if Path(spec).suffix == EXPORT_SUFFIX:
+        return as_audio_model(model_from_export(spec))
     try:
         return checkpoint.load_model(spec)
     except FileNotFoundError as missing:
         if str(spec) not in CONFIGS:
-            raise
+            raise FileNotFoundError(f"{missing}; your own network is package.module:factory or a torch.export "
+                                    f"{EXPORT_SUFFIX}") from None
         logger.warning("%s; using a randomly initialised %r model (seed %d) instead", missing, str(spec), seed)
         torch.manual_seed(seed)
         return CPC(CONFIGS[str(spec)]).eval()
+
+
+def load_cpc_model(spec: str | Path = "lean", *, seed: int = 0) -> CPC:
+    """``load_model`` for the commands that run on CPC models only: another network is refused by name."""
+    model = load_model(spec, seed=seed)
+    if not isinstance(model, CPC):
+        raise TypeError(f"--model {str(spec)!r} is a {type(model).__name__}: this command runs on CPC models only "
+                        "(your own network works with render)")
+    return model
 
 
 def check_device(name: str | None) -> str:

@@ -9,13 +9,13 @@ from immersions.cpc.objectives import Objective, parse_objectives
 from immersions.cpc.optimize import check_objective, tap_shapes
 from immersions.cpc.train import set_cpu_threads
 
-from ..app_inputs import check_device, load_model
+from ..app_inputs import check_device, load_cpc_model
 
 
 def model_from(args: argparse.Namespace) -> CPC:
     """The model of the options, on its (checked) device, with torch's CPU threads set."""
     set_cpu_threads(args.threads)
-    return load_model(args.model).to(check_device(args.device))
+    return load_cpc_model(args.model).to(check_device(args.device))
 
 
 def objective_from(args: argparse.Namespace, model: CPC) -> Objective:

@@ -70,7 +70,8 @@ def check_output_folder(path: str | Path | None, option: str) -> None:
 def add_model_options(parser: argparse.ArgumentParser, *, threads: int | None = None,
                       threads_help: str = "CPU threads for torch (default: torch's choice)") -> None:
     """``--model``, ``--device`` and ``--threads``: which network runs where (read by ``_model.model_from``)."""
-    parser.add_argument("--model", default="lean", help="shipped model name or checkpoint .pt (default: %(default)s)")
+    parser.add_argument("--model", default="lean", help="shipped model name, checkpoint .pt, package.module:factory (a function returning "
+                             "your network) or torch.export .pt2 (default: %(default)s)")
     parser.add_argument("--device", default=None,
                         help="torch device, cpu or cuda[:N] (default: cuda when there is one, else cpu)")
     parser.add_argument("--threads", type=positive_int, default=threads, help=threads_help)

@@ -31,11 +31,11 @@ def reference_files(paths: list[Path]) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     """Hear every reference clip, then write the levels."""
     from ..app import Listener
-    from ..app_inputs import load_clip, load_model
+    from ..app_inputs import load_clip, load_cpc_model
     from ..levels import levels_path, measure_reference_levels, model_digest, save_levels
 
     files = reference_files(args.audio)
-    model = load_model(args.model)
+    model = load_cpc_model(args.model)
     listener = Listener(model)
     rate = model.config.sample_rate
     clips = ((str(path), load_clip(path, rate, seconds=args.seconds)) for path in files)

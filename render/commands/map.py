@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from immersions.cpc.data import AudioCorpus
     from immersions.cpc.train import set_cpu_threads
 
-    from ..app_inputs import check_device, load_model
+    from ..app_inputs import check_device, load_cpc_model
     from ..map_app import MapSettings, make_map, movement_summary
 
     set_cpu_threads(args.threads)
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                            move=OptimizeSettings(steps=args.move_steps, lr=args.move_lr, seed=args.seed,
                                                  regularization=Regularization(**field_values(Regularization, args))),
                            batch_size=args.batch_size, seed=args.seed, n_jobs=args.threads or 1)
-    model = load_model(args.model).to(check_device(args.device))
+    model = load_cpc_model(args.model).to(check_device(args.device))
     corpus = AudioCorpus.from_source(args.data, model.config.sample_rate, model.clip_samples(args.n_context),
                                      cache_dir=args.cache_dir)
     report = make_map(model, corpus, args.out_dir, settings,

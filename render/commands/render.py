@@ -1,4 +1,4 @@
-"""``immersions render``: a video of a CPC model's neurons listening to a clip, with the clip as sound track."""
+"""``immersions render``: a video of a model's neurons listening to a clip, with the clip as sound track."""
 from __future__ import annotations
 
 import argparse
@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Render an activation video with sound: the clip goes through the model, its neurons are laid "
                     "out by a force layout charged with their activity and lit by their activations.")
     parser.add_argument("--model", default="lean",
-                        help="lean, seed (shipped checkpoints; random when none is shipped) or a checkpoint .pt "
+                        help="lean, seed (shipped checkpoints; random when none is shipped), a checkpoint .pt, your own "
+                             "network as package.module:factory (a function returning it) or a torch.export .pt2 "
                              "(default: %(default)s)")
     parser.add_argument("--audio", type=Path, default=None,
                         help="clip to render (.wav, .flac, .ogg); default: the built-in demo music")
@@ -59,7 +60,7 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
     from immersions.layout.io import load_layout
     from immersions.layout.npz_io import whole_file
 
-    from ..app import Listener, render_activation_video
+    from ..app import listener_for, render_activation_video
     from ..app_inputs import check_audio_path, load_clip, load_model
     from ..demo_audio import demo_clip
     from ..levels import model_levels
@@ -71,7 +72,8 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
     if audio is not None:
         check_audio_path(audio)
     model = load_model(model_spec, seed=args.seed)
-    sample_rate = model.config.sample_rate
+    listener = listener_for(model)
+    sample_rate = listener.sample_rate
     if audio is None:
         clip = demo_clip(args.seconds or DEMO_SECONDS, sample_rate=sample_rate, seed=args.seed)
     else:
@@ -83,7 +85,7 @@ def render_with(args: argparse.Namespace, model_spec: str, audio: Path | None, *
         written["layout"] = args.out.with_suffix(".npz")
     if still:
         written["still"] = args.out.with_suffix(".png")
-    levels = model_levels(model_spec, model, Listener(model).graph.layers) if args.levels == "reference" else None
+    levels = model_levels(model_spec, model, listener.graph.layers) if args.levels == "reference" else None
     render_activation_video(model, clip, sample_rate, args.out, width=width, height=height, fps=args.fps,
                             layout=args.layout, seed=args.seed, layout_path=written.get("layout"),
                             still_path=written.get("still"), activations_path=written["activations"],
