@@ -156,7 +156,7 @@ def _check_frame(frame: object, index: int, pixel_format: str, size: tuple[int, 
     if pixel_format == "rgb24":
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
             raise ValueError(f"frame {index} must have shape (H, W, 3) for rgb24, got {frame.shape}")
-    elif frame.ndim != 2 or frame.shape[0] % 6 or frame.shape[1] % 2 or frame.shape[0] < 3 or frame.shape[1] < 2:
+    elif frame.ndim != 2 or frame.shape[0] % 3 or frame.shape[1] % 2 or frame.shape[0] < 3 or frame.shape[1] < 2:
         raise ValueError(f"frame {index} must have shape (3 * H // 2, W) with even H and W for yuv420p, "
                          f"got {frame.shape}")
     if size is not None and _frame_size(frame, pixel_format) != size:

@@ -131,13 +131,14 @@ def stream_description(path) -> str:
     return re.search(r"Video: .*", header).group(0)
 
 
-def test_yuv420p_frames_are_encoded_as_given_and_tagged_bt709(tmp_path):
+@pytest.mark.parametrize("height", [48, 90])  # 90: even but not a multiple of 4 (a 160x90 render)
+def test_yuv420p_frames_are_encoded_as_given_and_tagged_bt709(tmp_path, height):
     rng = np.random.default_rng(2)
-    frames = [rng.integers(16, 236, size=(72, 64), dtype=np.uint8) for _ in range(4)]
+    frames = [rng.integers(16, 236, size=(3 * height // 2, 64), dtype=np.uint8) for _ in range(4)]
     path = write_video(tmp_path / "clip.mp4", iter(frames), FPS, crf=0, pixel_format="yuv420p", progress=False)
-    np.testing.assert_array_equal(decoded_yuv420p(path, 64, 48), np.stack(frames))
+    np.testing.assert_array_equal(decoded_yuv420p(path, 64, height), np.stack(frames))
     info = probe_video(path)
-    assert (info["width"], info["height"], info["n_frames"]) == (64, 48, 4)
+    assert (info["width"], info["height"], info["n_frames"]) == (64, height, 4)
     assert "yuv420p(tv, bt709, " in stream_description(path)  # matrix, primaries and transfer all BT.709
 
 
@@ -152,7 +153,7 @@ def test_rgb_frames_are_converted_with_bt709(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [np.zeros((48, 64, 3), np.uint8), np.zeros((70, 64), np.uint8),
-                                 np.zeros((72, 63), np.uint8)])
+                                 np.zeros((72, 63), np.uint8), np.zeros((134, 64), np.uint8)])
 def test_bad_yuv420p_frames_are_named(tmp_path, bad):
     with pytest.raises(ValueError, match=r"frame 0 must have shape \(3 \* H // 2, W\)"):
         write_video(tmp_path / "clip.mp4", [bad], FPS, pixel_format="yuv420p", progress=False)
