@@ -18,7 +18,7 @@ import torch
 
 from .model import CPC
 from .objectives import Objective
-from .optimize import as_audio, frozen, relus_computing, scaleogram_score
+from .optimize import ReLUWithOwnBackward, as_audio, frozen, relus_computing, scaleogram_score
 from .settings import AURALISE_METHODS as METHODS
 from .spectral import apply_mask
 
@@ -39,14 +39,9 @@ class _DeconvReLU(torch.autograd.Function):
         return grad.clamp(min=0)
 
 
-class _GuidedReLU(torch.autograd.Function):
+class _GuidedReLU(ReLUWithOwnBackward):
     """ReLU whose backward pass is guided backpropagation's: positive signal from above where the input was
     positive."""
-
-    @staticmethod
-    def forward(ctx, inputs: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(inputs)
-        return inputs.clamp(min=0)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:

@@ -102,14 +102,18 @@ def forward_to_taps(model: CPC, names: Iterable[str], scaleogram: torch.Tensor) 
     return taps
 
 
-class _RedirectedReLU(torch.autograd.Function):
-    """ReLU whose gradient, for a clip where the true gradient is zero throughout, passes the components
-    that would raise the input (Lucent's redirected ReLU): a silent or dead neuron can still be woken."""
+class ReLUWithOwnBackward(torch.autograd.Function):
+    """A ReLU forward pass that keeps its input, for subclasses that carry the gradient back their own way."""
 
     @staticmethod
     def forward(ctx, inputs: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(inputs)
         return inputs.clamp(min=0)
+
+
+class _RedirectedReLU(ReLUWithOwnBackward):
+    """ReLU whose gradient, for a clip where the true gradient is zero throughout, passes the components
+    that would raise the input (Lucent's redirected ReLU): a silent or dead neuron can still be woken."""
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
