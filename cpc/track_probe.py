@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from .data import AudioCorpus
 from .model import CPC
+from .optimize import forward_to_taps
 from .probe import PROBE_REGULARIZATION, Score, chance_score, logistic_probe, supervised_baseline
 
 logger = logging.getLogger(__name__)
@@ -133,20 +134,11 @@ def scaleogram_statistics(model: CPC) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def tap_mean(model: CPC, tap: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A tap's output mean-pooled over time (last axis), flattened over channel and frequency."""
-    module = dict(model.named_modules()).get(tap)
-    if module is None:
+    """A tap's output mean-pooled over time (last axis), flattened over channel and frequency; the network is
+    computed only as far as the tap (``forward_to_taps``)."""
+    if tap not in model.tap_names():
         raise ValueError(f"tap {tap!r} is not a module of the model; taps: {', '.join(model.tap_names())}")
-
-    def features(audio: torch.Tensor) -> torch.Tensor:
-        captured: list[torch.Tensor] = []
-        handle = module.register_forward_hook(lambda _m, _i, output: captured.append(output))
-        try:
-            model(audio)
-        finally:
-            handle.remove()
-        return captured[0].mean(dim=-1).flatten(1)
-    return features
+    return lambda audio: forward_to_taps(model, [tap], model.scaleogram(audio))[tap].mean(dim=-1).flatten(1)
 
 
 def run_track_task(model: CPC, corpus: AudioCorpus, *, name: str, source: str | None = None,

@@ -52,7 +52,7 @@ from .clip_listener import ClipListener
 from .clip_summary import summarize
 from .colormaps import colormap
 from .defaults import DEFAULT_MAX_EDGES, DEFAULT_PRESET
-from .levels import Levels, clip_levels
+from .levels import BRIGHT_QUANTILE, DARK_QUANTILE, Levels, clip_levels
 from .listen import DEFAULT_CHUNK_SECONDS, ChunkedListener
 from .loops import Loop
 from .offscreen import Offscreen
@@ -236,8 +236,8 @@ def normalize_per_layer(values: np.ndarray, graph: NeuronGraph, quantile: float 
     return out
 
 
-def light_levels(values: np.ndarray, graph: NeuronGraph, *, dark_quantile: float = 0.75,
-                 bright_quantile: float = 0.995) -> np.ndarray:
+def light_levels(values: np.ndarray, graph: NeuronGraph, *, dark_quantile: float = DARK_QUANTILE,
+                 bright_quantile: float = BRIGHT_QUANTILE) -> np.ndarray:
     """Light levels in [0, 1] of ``clip`` mode (``levels.clip_levels``): per layer, activations up to the layer's
     ``dark_quantile`` over the clip stay dark and its ``bright_quantile`` and above are fully lit. Only strongly
     activated neurons light up, so thousands of moderately active neurons do not add up to a white blob under

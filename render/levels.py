@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from immersions.layout.graph import Layer, NeuronGraph, layer_table
+from immersions.layout.npz_io import whole_file
 
 logger = logging.getLogger(__name__)
 
@@ -105,17 +106,12 @@ def levels_path(spec: str | os.PathLike) -> Path:
 def save_levels(levels: Levels, path: str | os.PathLike, layers: tuple[Layer, ...], digest: str) -> Path:
     """Write reference levels with their layers and model digest (atomically)."""
     path = Path(path)
-    partial = path.with_name(path.name + ".partial.npz")
-    try:
+    with whole_file(path) as partial:
         np.savez(partial, format_version=np.int64(LEVELS_FORMAT), low=levels.low, high=levels.high,
                  layer_names=np.array([l.name for l in layers], dtype=np.str_),
                  layer_channels=np.array([l.channels for l in layers], dtype=np.int64),
                  layer_sizes=np.array([l.size for l in layers], dtype=np.int64),
                  model_digest=np.str_(digest), info=np.str_(json.dumps(levels.info, sort_keys=True)))
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
     return path
 
 

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .atomic import whole_file
+from .atomic import write_text
 from .map_figures import class_colours
 
 _PAGE = """<!DOCTYPE html>
@@ -100,6 +100,4 @@ def write_map_page(path: str | Path, projections: Mapping[str, np.ndarray], labe
         divs="\n".join(f'<div class="plot" id="map-{number}"></div>' for number in range(len(figures))),
         clips=_script_json(list(clips)), names=_script_json([f"{n} ({lab})" for n, lab in zip(names, labels)]),
         figures=_script_json(figures))
-    with whole_file(path) as partial:
-        partial.write_text(page, encoding="utf-8")
-    return Path(path)
+    return write_text(path, page)
